@@ -1,0 +1,17 @@
+export {
+  type ParseResult,
+  type PostgresConnectionSettings,
+  parseConnectionString,
+  SSL_MODES,
+  type SslMode,
+} from './postgresql-connection-string.js';
+export { postgresqlConnector } from './postgresql-connector.js';
+export type { PostgresqlCredentials, PostgresqlSourceParams } from './postgresql-credentials.js';
+export type { PostgresqlSetupInput } from './postgresql-setup.js';
+export {
+  DATABASE_FLOW_SPEC_ID,
+  POSTGRESQL_AUTH_SPEC_NAME,
+  POSTGRESQL_CONNECTION_SPEC_ID,
+  POSTGRESQL_CONNECTION_SPEC_NAME,
+  POSTGRESQL_PROVIDER_ID,
+} from './postgresql-spec.js';

@@ -1,0 +1,24 @@
+export {
+  type Handler,
+  type RecordedRequest,
+  type RecordingServer,
+  type Reply,
+  startRecordingServer,
+} from './recording-server.js';
+export { fillPlaceholders, parseSeedCurls, readSeed, SEEDS_DIR, type SeedRequest } from './seed-curl.js';
+export {
+  assertSetupStepError,
+  countByRoute,
+  expectPlanMatchesSent,
+  expectSeedRequest,
+  flowProblem,
+  HEADER_VALUES,
+  leftoverPlaceholders,
+  makeClient,
+  PLATFORM,
+  rejectionOf,
+  route,
+  seedResponses,
+  substitute,
+  thrownBy,
+} from './setup-assertions.js';
