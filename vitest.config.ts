@@ -3,7 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const corePkg = JSON.parse(readFileSync(here('./packages/core/package.json'), 'utf8')) as { version: string };
+const version = (pkg: string) =>
+  (JSON.parse(readFileSync(here(`./packages/${pkg}/package.json`), 'utf8')) as { version: string }).version;
+const corePkg = { version: version('core') };
+const serverPkg = { version: version('server') };
 
 // Tests run against the TypeScript sources, so `npm test` needs no build first.
 const alias = Object.fromEntries(
@@ -14,12 +17,16 @@ const alias = Object.fromEntries(
     'connector-postgresql',
     'connector-streaming',
     'connector-customerio',
+    'server',
   ].map((name) => [`@inflow/${name}`, here(`./packages/${name}/src/index.ts`)]),
 );
 
 export default defineConfig({
   resolve: { alias },
-  define: { __INFLOW_CORE_VERSION__: JSON.stringify(corePkg.version) },
+  define: {
+    __INFLOW_CORE_VERSION__: JSON.stringify(corePkg.version),
+    __INFLOW_SERVER_VERSION__: JSON.stringify(serverPkg.version),
+  },
   test: {
     projects: [
       {

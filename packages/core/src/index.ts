@@ -84,6 +84,41 @@ export {
   type ServiceName,
   sharedDispatcher,
 } from './http/transport.js';
+export {
+  type AccessExpr,
+  type BinaryExpr,
+  type BinaryOperator,
+  type BooleanLiteral,
+  type CallExpr,
+  type ConditionalExpr,
+  type Expr,
+  type FieldSegment,
+  type IndexSegment,
+  lineColumn,
+  MAX_EXPRESSION_DEPTH,
+  MAX_EXPRESSION_LENGTH,
+  MappingExpressionError,
+  type MethodCallExpr,
+  type NullLiteral,
+  type NumberLiteral,
+  type PathExpr,
+  type PathSegment,
+  parseExpression,
+  RESERVED_WORDS,
+  type Span,
+  type StringLiteral,
+  type UnaryExpr,
+  type UnaryOperator,
+  type WildcardSegment,
+} from './mapping/expression.js';
+export {
+  DEFAULT_SCHEMA_CONTENT_TYPE,
+  type MappingSourceType,
+  type NormalizedMapping,
+  type NormalizedMappingSet,
+  normalizeMappingSet,
+  parseXdmPath,
+} from './mapping/mapping-set.js';
 export { maskBySchema, REDACTED, redact, type Secret, secret, secretValues } from './secrets/secret.js';
 export {
   type PlannedStep,

@@ -27,8 +27,9 @@ export function toJsonSchema(schema: z.ZodType, description?: string): JsonSchem
 export function zodIssues(error: z.ZodError, prefix: string): ValidationIssue[] {
   return error.issues.map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-    const message =
-      issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    const missing =
+      (issue.code === 'invalid_type' || issue.code === 'invalid_union') && issue.input === undefined;
+    const message = missing ? 'is required' : issue.message;
     return { path, message };
   });
 }
@@ -43,7 +44,8 @@ export function parseWithSchema<S extends z.ZodType>(
   value: unknown,
   opts: { prefix: string; what: string; jsonSchema?: JsonSchema },
 ): z.output<S> {
-  const res = schema.safeParse(value);
+  // reportInput: zod 4 leaves `issue.input` out otherwise, and a missing field is told apart by it.
+  const res = schema.safeParse(value, { reportInput: true });
   if (res.success) return res.data;
   const issues = zodIssues(res.error, opts.prefix);
   const secrets = opts.jsonSchema ? secretValues(opts.jsonSchema, value) : [];

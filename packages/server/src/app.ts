@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { type BootstrapResult, Tenancy } from './auth/tenancy.js';
+import type { ServerConfig } from './config.js';
+import { SecretBox, verifyToken } from './crypto.js';
+import { loadKeys } from './data-dir.js';
+import { FlowProblem, GatewayError } from './errors.js';
+import { openApiDocument, RouteTable } from './http/route.js';
+import { registerCatalog } from './routes/catalog.js';
+import { registerConnectionVerbs } from './routes/connection-verbs.js';
+import { connectionsKind } from './routes/connections.js';
+import { flowsKind, registerFlowActions } from './routes/flows.js';
+import { registerIms } from './routes/ims.js';
+import { registerMappingSets } from './routes/mapping-sets.js';
+import { registerResource } from './routes/resource-routes.js';
+import { registerRuns } from './routes/runs.js';
+import { registerSandboxes } from './routes/sandboxes.js';
+import { registerSchemaRegistry } from './routes/schema-registry.js';
+import { sourceConnectionsKind } from './routes/source-connections.js';
+import { registerSpecs } from './routes/specs.js';
+import { targetConnectionsKind } from './routes/target-connections.js';
+import type { Services } from './services.js';
+import { discoverConnectors, SpecRegistry } from './specs/registry.js';
+import { type Db, keepStatisticsFresh, openDb } from './store/db.js';
+import { ResourceStore } from './store/resources.js';
+
+declare const __INFLOW_SERVER_VERSION__: string;
+export const SERVER_VERSION: string =
+  typeof __INFLOW_SERVER_VERSION__ === 'string' ? __INFLOW_SERVER_VERSION__ : '0.0.0';
+
+/** Requests larger than this are refused with 413 (the real service's streaming limit, 1 MB). */
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface InflowServer {
+  app: FastifyInstance;
+  services: Services;
+  bootstrap: BootstrapResult;
+  db: Db;
+  /** Starts listening; resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+function problemReply(reply: FastifyReply, requestId: string, problem: FlowProblem) {
+  return reply.code(problem.status).type('application/problem+json').send(problem.body(requestId));
+}
+
+/** Turns anything thrown into the service's own error shapes; never a bare 500 for bad input. */
+function handleError(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
+  const requestId = String(req.id);
+  if (error instanceof FlowProblem) return problemReply(reply, requestId, error);
+  if (error instanceof GatewayError)
+    return reply.code(error.status).type('application/json').send(error.body());
+  const code = (error as FastifyError).code;
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
+    return reply.code(400).type('application/problem+json').send({
+      type: '/placeholder/type/uri',
+      status: 400,
+      title: 'BadRequestError',
+      detail: 'A valid content-type must be specified',
+    });
+  }
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return problemReply(
+      reply,
+      requestId,
+      new FlowProblem('1461-413', `The request body is larger than ${BODY_LIMIT} bytes`),
+    );
+  }
+  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return problemReply(
+      reply,
+      requestId,
+      new FlowProblem('1405-400', 'The request body cannot be null or empty'),
+    );
+  }
+  if (code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
+    return problemReply(
+      reply,
+      requestId,
+      new FlowProblem('1460-400', `The request body is not valid JSON: ${error.message}`),
+    );
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status && status >= 400 && status < 500) {
+    return problemReply(reply, requestId, new FlowProblem(`1460-${status}`, error.message));
+  }
+  req.log.error({ err: error }, 'unhandled error');
+  return problemReply(
+    reply,
+    requestId,
+    new FlowProblem(
+      '1102-500',
+      'An internal error has occurred. Retry, and report the request id if it persists.',
+    ),
+  );
+}
+
+/** Checks the four Platform headers (reference §1.2, §1.4) and sets `req.call`. */
+async function authenticate(services: Services, req: FastifyRequest): Promise<void> {
+  const header = req.headers.authorization;
+  if (!header) throw new GatewayError(403, '403010', 'Oauth token is missing.');
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  const claims = match
+    ? verifyToken(services.keys.tokenKey, match[1] as string, Math.floor(services.now() / 1000))
+    : undefined;
+  if (!claims) throw new GatewayError(401, '401013', 'Oauth token is not valid');
+  const apiKey = req.headers['x-api-key'];
+  if (!apiKey) throw new GatewayError(403, '403000', 'Api Key is required');
+  if (apiKey !== claims.client) throw new GatewayError(403, '403003', 'Api Key is invalid');
+  const org = req.headers['x-gw-ims-org-id'];
+  if (!org) throw new GatewayError(400, '400003', 'Missing header x-gw-ims-org-id');
+  if (org !== claims.org) throw new GatewayError(403, '403025', 'Profile is not valid');
+  const name = req.headers['x-sandbox-name'];
+  if (typeof name !== 'string' || name === '') {
+    throw new FlowProblem('2105-400', 'The header x-sandbox-name is missing in the request');
+  }
+  const sandbox = await services.tenancy.sandbox(claims.org, name);
+  if (!sandbox) {
+    throw new FlowProblem(
+      '2100-404',
+      `The sandbox with the name '${name}' could not be found. Check the name, or create it with POST /data/foundation/sandbox-management/sandboxes`,
+    );
+  }
+  req.call = { orgId: claims.org, clientId: claims.client, sandbox };
+}
+
+/** Builds the server (not yet listening): storage, keys, bootstrap, routes. */
+export async function buildServer(config: ServerConfig): Promise<InflowServer> {
+  if (config.dataDir) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = await openDb(config.dataDir ? join(config.dataDir, 'metadata') : undefined);
+  const keys = loadKeys(config.dataDir, config.secretKey);
+  const connectors = config.connectors ? [...config.connectors] : await discoverConnectors();
+  let listenUrl = `http://${config.host}:${config.port}`;
+  const services: Services = {
+    config,
+    store: new ResourceStore(db),
+    tenancy: new Tenancy(db),
+    specs: new SpecRegistry(connectors),
+    box: new SecretBox(keys.secretKey),
+    keys,
+    publicUrl: () => (config.publicUrl ?? listenUrl).replace(/\/+$/, ''),
+    now: Date.now,
+  };
+  const bootstrap = await services.tenancy.bootstrap(config.bootstrap);
+  const stopStatistics = keepStatisticsFresh(db);
+
+  const app = Fastify({
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : { level: config.logLevel, ...(config.logStream ? { stream: config.logStream } : {}) },
+    bodyLimit: BODY_LIMIT,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    // Malformed URLs (bad percent-encoding) get the service's 400 too.
+    frameworkErrors: (error, req, reply) =>
+      problemReply(
+        reply,
+        String(req.id),
+        new FlowProblem('1460-400', `The request URL is malformed: ${error.message}`),
+      ),
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', String(req.id));
+  });
+  // Only JSON (and forms, for IMS) are bodies here; any other type is refused as the real service does.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+  app.addContentTypeParser(
+    /^application\/(.+\+)?json-patch\+json$/,
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      try {
+        done(null, JSON.parse(String(body)));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    },
+  );
+  app.addHook('preHandler', async (req) => {
+    if (req.routeOptions.config.auth === 'platform') await authenticate(services, req);
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((req, reply) =>
+    problemReply(
+      reply,
+      String(req.id),
+      new FlowProblem('1101-404', `Resource not found: no route ${req.method} ${req.url.split('?')[0]}`),
+    ),
+  );
+
+  const table = new RouteTable(app);
+  registerIms(table, services);
+  registerSandboxes(table, services);
+  registerSpecs(table, services);
+  registerResource(table, services, connectionsKind);
+  registerConnectionVerbs(table, services);
+  registerResource(table, services, sourceConnectionsKind);
+  registerResource(table, services, targetConnectionsKind);
+  registerResource(table, services, flowsKind);
+  registerFlowActions(table, services);
+  registerRuns(table, services);
+  registerMappingSets(table, services);
+  registerCatalog(table, services);
+  registerSchemaRegistry(table, services);
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_req, reply) => {
+    await db.query('select 1');
+    return reply.send({
+      status: 'ready',
+      connectors: services.specs.connectors.map((c) => c.connectionSpec.name),
+    });
+  });
+  app.get('/openapi.json', async () => openApiDocument(table.routes, SERVER_VERSION));
+
+  return {
+    app,
+    services,
+    bootstrap,
+    db,
+    async listen() {
+      const address = await app.listen({ host: config.host, port: config.port });
+      listenUrl = address.replace('[::1]', 'localhost');
+      return services.publicUrl();
+    },
+    async close() {
+      stopStatistics();
+      await app.close();
+      await db.close();
+    },
+  };
+}

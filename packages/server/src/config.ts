@@ -1,0 +1,53 @@
+import type { AnySourceConnector } from '@inflow/core';
+
+/** How the server is run. Every field has an `INFLOW_*` environment variable (see `configFromEnv`). */
+export interface ServerConfig {
+  /** `INFLOW_HOST`, default `127.0.0.1`. */
+  host: string;
+  /** `INFLOW_PORT`, default 8080; 0 picks a free port. */
+  port: number;
+  /** `INFLOW_DATA_DIR`, default `./.inflow`; `undefined` keeps everything in memory (tests). */
+  dataDir: string | undefined;
+  /** `INFLOW_PUBLIC_URL`: the base of every inlet URL; default the listen address. */
+  publicUrl: string | undefined;
+  /** `INFLOW_SECRET_KEY`: 32 bytes as 64 hex chars or base64; default a key file in the data dir. */
+  secretKey: string | undefined;
+  /**
+   * `INFLOW_BOOTSTRAP_ORG_ID`, `…_CLIENT_ID`, `…_CLIENT_SECRET`, `…_TENANT_ID`: what the first start
+   * creates (the tenant id is the org's XDM namespace, `_{tenantId}`).
+   */
+  bootstrap: { orgId?: string; clientId?: string; clientSecret?: string; tenantId?: string };
+  /** `INFLOW_TOKEN_TTL_SECONDS`, default 86399 (IMS's 24 h). */
+  tokenTtlSeconds: number;
+  /** `INFLOW_LOG_LEVEL`: `info` by default, `silent` to log nothing. */
+  logLevel: string;
+  /** Where log lines go (default stdout); tests capture them here. */
+  logStream?: { write(line: string): void };
+  /** Connectors to serve; default: discovered among installed packages (keyword `inflow-connector`). */
+  connectors?: readonly AnySourceConnector[];
+}
+
+function int(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d+$/.test(value)) throw new Error(`${name} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+/** The configuration from `INFLOW_*` environment variables. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const bootstrap: ServerConfig['bootstrap'] = {};
+  if (env.INFLOW_BOOTSTRAP_ORG_ID) bootstrap.orgId = env.INFLOW_BOOTSTRAP_ORG_ID;
+  if (env.INFLOW_BOOTSTRAP_CLIENT_ID) bootstrap.clientId = env.INFLOW_BOOTSTRAP_CLIENT_ID;
+  if (env.INFLOW_BOOTSTRAP_CLIENT_SECRET) bootstrap.clientSecret = env.INFLOW_BOOTSTRAP_CLIENT_SECRET;
+  if (env.INFLOW_BOOTSTRAP_TENANT_ID) bootstrap.tenantId = env.INFLOW_BOOTSTRAP_TENANT_ID;
+  return {
+    host: env.INFLOW_HOST || '127.0.0.1',
+    port: int(env.INFLOW_PORT, 'INFLOW_PORT', 8080),
+    dataDir: env.INFLOW_DATA_DIR || '.inflow',
+    publicUrl: env.INFLOW_PUBLIC_URL || undefined,
+    secretKey: env.INFLOW_SECRET_KEY || undefined,
+    bootstrap,
+    tokenTtlSeconds: int(env.INFLOW_TOKEN_TTL_SECONDS, 'INFLOW_TOKEN_TTL_SECONDS', 86399),
+    logLevel: env.INFLOW_LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,12 @@
+export { BODY_LIMIT, buildServer, type InflowServer, SERVER_VERSION } from './app.js';
+export { type BootstrapResult, type Sandbox, Tenancy } from './auth/tenancy.js';
+export { type BootstrapFile, readBootstrap, saveBootstrap } from './bootstrap-file.js';
+export { configFromEnv, type ServerConfig } from './config.js';
+export { FlowProblem, GatewayError } from './errors.js';
+export type { Services } from './services.js';
+export {
+  DATA_LAKE_SPEC_ID,
+  discoverConnectors,
+  findConnectorPackages,
+  SpecRegistry,
+} from './specs/registry.js';

@@ -1,0 +1,77 @@
+import { PGlite } from '@electric-sql/pglite';
+
+/** The metadata database: PGlite in the data dir (or in memory for tests). */
+export type Db = PGlite;
+
+/**
+ * Every stored resource is one row: its kind, scope (org and sandbox), id, the document exactly
+ * as the API serves it (secrets encrypted in place) twice — `doc` (jsonb, for filters and
+ * indexes) and `body` (the JSON text, which keeps the field order people read) — its etag
+ * (unquoted) and timestamps (ms).
+ * Listing filters run here: equality on any field through the GIN index (`doc @> …`), time
+ * ranges and ordering on the columns.
+ */
+const MIGRATIONS = [
+  `create table if not exists orgs (
+     id text primary key,
+     tenant_id text not null,
+     created_at bigint not null
+   )`,
+  `create table if not exists sandboxes (
+     org_id text not null references orgs(id),
+     name text not null,
+     id text not null unique,
+     type text not null default 'development',
+     created_at bigint not null,
+     primary key (org_id, name)
+   )`,
+  `create table if not exists clients (
+     id text primary key,
+     org_id text not null references orgs(id),
+     secret_hash text not null,
+     name text not null,
+     created_at bigint not null
+   )`,
+  `create table if not exists resources (
+     kind text not null,
+     id text not null,
+     org_id text not null,
+     sandbox text not null,
+     doc jsonb not null,
+     body text,
+     etag text not null,
+     created_at bigint not null,
+     updated_at bigint not null,
+     primary key (kind, id)
+   )`,
+  'create index if not exists resources_scope_created on resources (kind, org_id, sandbox, created_at, id)',
+  'create index if not exists resources_scope_updated on resources (kind, org_id, sandbox, updated_at, id)',
+  // fastupdate off: PGlite has no autovacuum to flush a GIN pending list, and a long pending list
+  // makes the planner skip the index.
+  'create index if not exists resources_doc on resources using gin (doc jsonb_path_ops) with (fastupdate = off)',
+];
+
+/** Opens (creating if needed) the database at `dir`, or in memory when `dir` is undefined. */
+export async function openDb(dir: string | undefined): Promise<Db> {
+  const db = dir ? await PGlite.create(dir) : await PGlite.create();
+  for (const sql of MIGRATIONS) await db.exec(sql);
+  await db.exec('analyze resources');
+  return db;
+}
+
+/**
+ * Refreshes the planner's statistics now and then: PGlite runs no autovacuum, and without
+ * statistics the planner may scan instead of using the indexes. Returns a stop function.
+ */
+export function keepStatisticsFresh(db: Db, everyMs = 60_000): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    db.exec('analyze resources').finally(() => {
+      busy = false;
+    });
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,116 @@
+import type { Db } from './db.js';
+
+/** Which org and sandbox a request acts in; every read and write is confined to it. */
+export interface Scope {
+  orgId: string;
+  sandbox: string;
+}
+
+/** A stored document: an object with at least an `id`. */
+export type Doc = Record<string, unknown> & { id: string };
+
+export interface Stored {
+  doc: Doc;
+  /** Unquoted. */
+  etag: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** CRUD on the `resources` table; listing lives in `list-query.ts`. */
+export class ResourceStore {
+  constructor(readonly db: Db) {}
+
+  async insert(kind: string, scope: Scope, doc: Doc, etag: string, now: number): Promise<void> {
+    await this.db.query(
+      `insert into resources (kind, id, org_id, sandbox, doc, body, etag, created_at, updated_at)
+       values ($1, $2, $3, $4, $5::jsonb, $6::text, $7, $8, $8)`,
+      [kind, doc.id, scope.orgId, scope.sandbox, JSON.stringify(doc), JSON.stringify(doc), etag, now],
+    );
+  }
+
+  async get(kind: string, scope: Scope, id: string): Promise<Stored | undefined> {
+    const res = await this.db.query<{ body: string; etag: string; created_at: number; updated_at: number }>(
+      'select coalesce(body, doc::text) as body, etag, created_at, updated_at from resources where kind = $1 and id = $2 and org_id = $3 and sandbox = $4',
+      [kind, id, scope.orgId, scope.sandbox],
+    );
+    const row = res.rows[0];
+    return row
+      ? {
+          doc: JSON.parse(row.body) as Doc,
+          etag: row.etag,
+          createdAt: Number(row.created_at),
+          updatedAt: Number(row.updated_at),
+        }
+      : undefined;
+  }
+
+  /**
+   * Replaces a document if its etag is still `expectedEtag`. The check and the write are one
+   * statement, so of two concurrent updates with the same etag exactly one wins.
+   */
+  async replace(
+    kind: string,
+    scope: Scope,
+    doc: Doc,
+    expectedEtag: string,
+    newEtag: string,
+    now: number,
+  ): Promise<'ok' | 'stale' | 'missing'> {
+    const res = await this.db.query(
+      `update resources set doc = $1::jsonb, body = $9::text, etag = $2, updated_at = $3
+       where kind = $4 and id = $5 and org_id = $6 and sandbox = $7 and etag = $8`,
+      [
+        JSON.stringify(doc),
+        newEtag,
+        now,
+        kind,
+        doc.id,
+        scope.orgId,
+        scope.sandbox,
+        expectedEtag,
+        JSON.stringify(doc),
+      ],
+    );
+    if ((res.affectedRows ?? 0) > 0) return 'ok';
+    return (await this.get(kind, scope, doc.id)) ? 'stale' : 'missing';
+  }
+
+  async delete(kind: string, scope: Scope, id: string): Promise<boolean> {
+    const res = await this.db.query(
+      'delete from resources where kind = $1 and id = $2 and org_id = $3 and sandbox = $4',
+      [kind, id, scope.orgId, scope.sandbox],
+    );
+    return (res.affectedRows ?? 0) > 0;
+  }
+
+  /** Documents of `kind` in scope that contain `match` (a `@>` containment on the GIN index). */
+  async findContaining(
+    kind: string,
+    scope: Scope,
+    match: Record<string, unknown>,
+    limit = 10,
+  ): Promise<Doc[]> {
+    const res = await this.db.query<{ body: string }>(
+      `select coalesce(body, doc::text) as body from resources where kind = $1 and org_id = $2 and sandbox = $3 and doc @> $4::jsonb
+       order by created_at limit $5`,
+      [kind, scope.orgId, scope.sandbox, JSON.stringify(match), limit],
+    );
+    return res.rows.map((r) => JSON.parse(r.body) as Doc);
+  }
+
+  /** Any document of `kind`, in any scope, that contains `match` (inlets are addressed globally). */
+  async findAnywhere(
+    kind: string,
+    match: Record<string, unknown>,
+  ): Promise<{ doc: Doc; scope: Scope } | undefined> {
+    const res = await this.db.query<{ body: string; org_id: string; sandbox: string }>(
+      'select coalesce(body, doc::text) as body, org_id, sandbox from resources where kind = $1 and doc @> $2::jsonb limit 1',
+      [kind, JSON.stringify(match)],
+    );
+    const row = res.rows[0];
+    return row
+      ? { doc: JSON.parse(row.body) as Doc, scope: { orgId: row.org_id, sandbox: row.sandbox } }
+      : undefined;
+  }
+}
