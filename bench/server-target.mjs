@@ -42,7 +42,8 @@ if (mode === 'bare') {
         sandboxName: 'prod',
         imsOrgId: orgId,
         name: `connection ${i}`,
-        connectionSpec: { id: specs[i % 50 === 0 ? 0 : 1], version: '1.0' },
+        // 1% of rows (all of them enabled) are S3 connections: a filter that matches few rows.
+        connectionSpec: { id: specs[i % 100 === 1 ? 0 : 1], version: '1.0' },
         state: i % 2 ? 'enabled' : 'disabled',
         auth: {
           specName: 'Access Key',

@@ -63,7 +63,7 @@ export async function openDb(dir: string | undefined): Promise<Db> {
  * Refreshes the planner's statistics now and then: PGlite runs no autovacuum, and without
  * statistics the planner may scan instead of using the indexes. Returns a stop function.
  */
-export function keepStatisticsFresh(db: Db, everyMs = 60_000): () => void {
+export function keepStatisticsFresh(db: Db, everyMs = 600_000): () => void {
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;

@@ -111,11 +111,9 @@ export async function listResources(
     const res = await db.query<{ n: number }>(sql.text, sql.params);
     return { count: Number(res.rows[0]?.n ?? 0) };
   }
-  const res = await db
-    .query<{ body: string; sort_key: string; id: string }>(sql.text, sql.params)
-    .catch((e: unknown) => {
-      throw request.after && isDataException(e) ? invalidValue(request.after.token, 'continuationToken') : e;
-    });
+  const res = await pageRows(db, spec, scope, request, sql).catch((e: unknown) => {
+    throw request.after && isDataException(e) ? invalidValue(request.after.token, 'continuationToken') : e;
+  });
   const rows = res.rows.slice(0, request.limit);
   const last = rows[rows.length - 1];
   // `body` keeps the field order of the stored document (jsonb does not).
@@ -123,6 +121,45 @@ export async function listResources(
   if (res.rows.length <= request.limit || !last) return { items, _links: {} };
   const token = encodeCursor(request.order, last.sort_key, last.id);
   return { items, _links: { next: { href: nextHref(spec.basePath, query, token) } } };
+}
+
+/** How many of the newest rows (in index order) a filtered page is first looked for in. */
+export const WINDOW_ROWS = 5000;
+
+type PageRow = { body: string; sort_key: string; id: string };
+
+/**
+ * Finds one page. The planner cannot choose well on its own: PGlite keeps no statistics on jsonb
+ * containment, and it multiplies the selectivities of correlated filters. So: with a filter and
+ * a time order, look in the newest `WINDOW_ROWS` rows first (index order, cheap); a full page
+ * there is the right page. Otherwise, or for orders without an index, let the GIN index find the
+ * matching rows and sort only those (see docs/decisions/0005-listing.md).
+ */
+async function pageRows(db: Db, spec: ListSpec, scope: ListScope, request: ListRequest, sql: ListSql) {
+  const filtered = request.filters.some((f) => f.kind === 'contains' && !f.negate);
+  if (!filtered) return db.query<PageRow>(sql.text, sql.params);
+  if (TIME_COLUMNS[request.order.field]) {
+    const window = compile(spec, scope, request, WINDOW_ROWS);
+    const found = await db.query<PageRow>(window.text, window.params);
+    if (found.rows.length > request.limit) return found;
+    // A short page is the whole answer when the window held every remaining row.
+    if ((await windowCount(db, spec, scope, request)) < WINDOW_ROWS) return found;
+  }
+  return db.transaction(async (tx) => {
+    await tx.exec('set local enable_indexscan = off; set local enable_seqscan = off');
+    return tx.query<PageRow>(sql.text, sql.params);
+  });
+}
+
+/** How many rows (up to `WINDOW_ROWS`) the window held. */
+async function windowCount(db: Db, spec: ListSpec, scope: ListScope, request: ListRequest): Promise<number> {
+  // The same window with no filters and a page as large as the window: every row it held.
+  const window = compile(spec, scope, { ...request, filters: [], limit: WINDOW_ROWS - 1 }, WINDOW_ROWS);
+  const res = await db.query<{ n: number }>(
+    `select count(*)::int as n from (${window.text}) x`,
+    window.params,
+  );
+  return Number(res.rows[0]?.n ?? 0);
 }
 
 /** The statement `listResources` would run (for EXPLAIN in tests and diagnostics). */
@@ -367,14 +404,23 @@ class Params {
   }
 }
 
-function compile(spec: ListSpec, scope: ListScope, request: ListRequest): ListSql {
-  const params = new Params();
-  const where = [
+/** The scope and the filters, as SQL conditions (no cursor). */
+function whereOf(spec: ListSpec, scope: ListScope, request: ListRequest, params: Params): string[] {
+  return [
     `kind = ${params.add(spec.kind)}`,
     `org_id = ${params.add(scope.orgId)}`,
     `sandbox = ${params.add(scope.sandbox)}`,
     ...request.filters.map((f) => filterSql(f, params)),
   ];
+}
+
+/**
+ * The page query; with `window`, the filters run over only the first `window` rows of the scope
+ * in sort order.
+ */
+function compile(spec: ListSpec, scope: ListScope, request: ListRequest, window?: number): ListSql {
+  const params = new Params();
+  const where = whereOf(spec, scope, window ? { ...request, filters: [] } : request, params);
   if (request.count) {
     return {
       text: `select count(*)::int as n from resources where ${where.join(' and ')}`,
@@ -387,6 +433,18 @@ function compile(spec: ListSpec, scope: ListScope, request: ListRequest): ListSq
     const cmp = request.order.descending ? '<' : '>';
     const value = params.add(request.after.value);
     where.push(`(${sort.expr}, id) ${cmp} (${value}::${sort.type}, ${params.add(request.after.id)})`);
+  }
+  if (window) {
+    // A subquery, not a materialized CTE: the index scan streams through the filters and stops
+    // as soon as the page is full.
+    const inner =
+      `select id, body, doc, created_at, updated_at, ${sort.expr} as sk from resources ` +
+      `where ${where.join(' and ')} order by ${sort.expr} ${dir}, id ${dir} limit ${params.add(window)}`;
+    const filters = request.filters.map((f) => filterSql(f, params));
+    const text =
+      `select coalesce(body, doc::text) as body, sk::text as sort_key, id from (${inner}) w ` +
+      `${filters.length ? `where ${filters.join(' and ')} ` : ''}order by sk ${dir}, id ${dir} limit ${params.add(request.limit + 1)}`;
+    return { text, params: params.values };
   }
   const text =
     `select coalesce(body, doc::text) as body, ${sort.expr}::text as sort_key, id from resources where ${where.join(' and ')} ` +
