@@ -77,7 +77,10 @@ results.filteredList = summary(
   }),
 );
 results.commonList = summary(
-  await load({ url: `${url}/data/foundation/flowservice/connections?property=state==enabled&limit=20`, headers }),
+  await load({
+    url: `${url}/data/foundation/flowservice/connections?property=state==enabled&limit=20`,
+    headers,
+  }),
 );
 bare.child.kill();
 inflow.child.kill();
@@ -95,7 +98,10 @@ const text = [
   '|---|---|---|---|---|',
   row('bare Fastify route (constant)', 'bare'),
   row('GET /connections/{id} (auth, PGlite, mask)', 'getById'),
-  row('GET /connections?property=connectionSpec.id==…&property=state==enabled&limit=20 (1% match)', 'filteredList'),
+  row(
+    'GET /connections?property=connectionSpec.id==…&property=state==enabled&limit=20 (1% match)',
+    'filteredList',
+  ),
   row('GET /connections?property=state==enabled&limit=20 (50% match)', 'commonList'),
   '',
 ].join('\n');
