@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid } from '../errors.js';
 import type { Services } from '../services.js';
-import type { BuildContext, ResourceKind } from './resource-routes.js';
+import { type BuildContext, frozenConnectionSpec, type ResourceKind } from './resource-routes.js';
 
 export const STREAMING_SPEC_ID = 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb';
 /** Auth params the service writes itself on streaming connections. */
@@ -139,13 +139,7 @@ export const connectionsKind: ResourceKind<typeof connectionCreate> = {
   build,
   extras: async () => ({ state: 'enabled' }),
   secretSchema: authSchema,
-  frozen: [
-    {
-      field: 'connectionSpec',
-      code: '1414-400',
-      message: 'The connection spec of a connection cannot be updated',
-    },
-  ],
+  frozen: frozenConnectionSpec('connection'),
   async beforeDelete(doc, { services, scope }) {
     const sources = await services.store.findContaining(
       'sourceConnections',

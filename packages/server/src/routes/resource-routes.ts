@@ -64,6 +64,32 @@ export interface ResourceKind<TCreate extends z.ZodType> {
   beforeDelete?(doc: Doc, ctx: BuildContext): Promise<void>;
 }
 
+/** The connection spec of a connection-like resource never changes (1414). */
+export function frozenConnectionSpec(what: string): ResourceKind<z.ZodType>['frozen'] {
+  return [
+    {
+      field: 'connectionSpec',
+      code: '1414-400',
+      message: `The connection spec of a ${what} cannot be updated`,
+    },
+  ];
+}
+
+/** Refuses to delete a source or target connection that a flow lists (1447). */
+export function refuseIfInFlows(
+  field: 'sourceConnectionIds' | 'targetConnectionIds',
+): ResourceKind<z.ZodType>['beforeDelete'] {
+  return async (doc, { services, scope }) => {
+    const [flow] = await services.store.findContaining('flows', scope, { [field]: [doc.id] }, 1);
+    if (flow) {
+      throw new FlowProblem(
+        '1447-400',
+        `Found active flows containing id ${doc.id} (${flow.id}): delete the flows first`,
+      );
+    }
+  };
+}
+
 /** Strips surrounding quotes and a weak prefix: `If-Match` is accepted quoted or not. */
 export function bareEtag(value: string): string {
   return value

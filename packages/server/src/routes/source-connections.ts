@@ -3,7 +3,12 @@ import { z } from 'zod';
 import { FlowProblem, invalid } from '../errors.js';
 import type { Services } from '../services.js';
 import { specRef } from './connections.js';
-import type { BuildContext, ResourceKind } from './resource-routes.js';
+import {
+  type BuildContext,
+  frozenConnectionSpec,
+  type ResourceKind,
+  refuseIfInFlows,
+} from './resource-routes.js';
 
 const sourceCreate = z.strictObject({
   name: z.string().min(1),
@@ -115,20 +120,6 @@ export const sourceConnectionsKind: ResourceKind<typeof sourceCreate> = {
   build,
   extras: async () => ({ state: 'enabled' }),
   secretSchema: paramsSchema,
-  frozen: [
-    {
-      field: 'connectionSpec',
-      code: '1414-400',
-      message: 'The connection spec of a source connection cannot be updated',
-    },
-  ],
-  async beforeDelete(doc, { services, scope }) {
-    const flows = await services.store.findContaining('flows', scope, { sourceConnectionIds: [doc.id] }, 1);
-    if (flows.length > 0) {
-      throw new FlowProblem(
-        '1447-400',
-        `Found active flows containing id ${doc.id} (${flows[0]?.id}): delete the flows first`,
-      );
-    }
-  },
+  frozen: frozenConnectionSpec('source connection'),
+  beforeDelete: refuseIfInFlows('sourceConnectionIds'),
 };

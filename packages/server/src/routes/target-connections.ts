@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { FlowProblem, invalid } from '../errors.js';
 import { DATA_LAKE_SPEC_ID } from '../specs/registry.js';
 import { specRef } from './connections.js';
-import type { BuildContext, ResourceKind } from './resource-routes.js';
+import {
+  type BuildContext,
+  frozenConnectionSpec,
+  type ResourceKind,
+  refuseIfInFlows,
+} from './resource-routes.js';
 
 const targetCreate = z.strictObject({
   name: z.string().min(1),
@@ -85,20 +90,6 @@ export const targetConnectionsKind: ResourceKind<typeof targetCreate> = {
   ],
   build,
   extras: async () => ({ state: 'enabled' }),
-  frozen: [
-    {
-      field: 'connectionSpec',
-      code: '1414-400',
-      message: 'The connection spec of a target connection cannot be updated',
-    },
-  ],
-  async beforeDelete(doc, { services, scope }) {
-    const flows = await services.store.findContaining('flows', scope, { targetConnectionIds: [doc.id] }, 1);
-    if (flows.length > 0) {
-      throw new FlowProblem(
-        '1447-400',
-        `Found active flows containing id ${doc.id} (${flows[0]?.id}): delete the flows first`,
-      );
-    }
-  },
+  frozen: frozenConnectionSpec('target connection'),
+  beforeDelete: refuseIfInFlows('targetConnectionIds'),
 };

@@ -136,44 +136,47 @@ const permissions = (name: string) => ({
   manage: [{ '@type': 'lowLevel', name, permissions: ['write'] }],
 });
 
+/** A batch flow spec to the data lake: periodic schedule, the given transformations and run params. */
+function batchFlowSpec(
+  id: string,
+  name: string,
+  transformationSpec: FlowSpec['transformationSpec'],
+  run: FlowSpec['runSpec'],
+): Omit<FlowSpec, 'sourceConnectionSpecIds'> {
+  return {
+    id,
+    name,
+    providerId: BATCH_PROVIDER,
+    version: '1.0',
+    attributes: {
+      isSourceFlow: true,
+      flacValidationSupported: true,
+      frequency: 'batch',
+      notification: { category: 'sources', flowRun: { enabled: true } },
+    },
+    targetConnectionSpecIds: [DATA_LAKE_SPEC_ID],
+    permissionsInfo: permissions('EnterpriseSource'),
+    optionSpec: optionSpec(),
+    scheduleSpec: { name: 'PeriodicSchedule', type: 'Periodic', spec: PERIODIC_SCHEDULE_SPEC },
+    transformationSpec,
+    runSpec: run,
+  };
+}
+
 /** The flow specs the tutorials and reference name; their source spec lists come from the installed connectors. */
 const FLOW_SPECS: Omit<FlowSpec, 'sourceConnectionSpecIds'>[] = [
-  {
-    id: '9753525b-82c7-4dce-8a9b-5ccfce2b9876',
-    name: 'CloudStorageToAEP',
-    providerId: BATCH_PROVIDER,
-    version: '1.0',
-    attributes: {
-      isSourceFlow: true,
-      flacValidationSupported: true,
-      frequency: 'batch',
-      notification: { category: 'sources', flowRun: { enabled: true } },
-    },
-    targetConnectionSpecIds: [DATA_LAKE_SPEC_ID],
-    permissionsInfo: permissions('EnterpriseSource'),
-    optionSpec: optionSpec(),
-    scheduleSpec: { name: 'PeriodicSchedule', type: 'Periodic', spec: PERIODIC_SCHEDULE_SPEC },
-    transformationSpec: [mappingTransformation],
-    runSpec: runSpec(),
-  },
-  {
-    id: '14518937-270c-4525-bdec-c2ba7cce3860',
-    name: 'CRMToAEP',
-    providerId: BATCH_PROVIDER,
-    version: '1.0',
-    attributes: {
-      isSourceFlow: true,
-      flacValidationSupported: true,
-      frequency: 'batch',
-      notification: { category: 'sources', flowRun: { enabled: true } },
-    },
-    targetConnectionSpecIds: [DATA_LAKE_SPEC_ID],
-    permissionsInfo: permissions('EnterpriseSource'),
-    optionSpec: optionSpec(),
-    scheduleSpec: { name: 'PeriodicSchedule', type: 'Periodic', spec: PERIODIC_SCHEDULE_SPEC },
-    transformationSpec: [copyTransformation, mappingTransformation],
-    runSpec: runSpec(['deltaColumn']),
-  },
+  batchFlowSpec(
+    '9753525b-82c7-4dce-8a9b-5ccfce2b9876',
+    'CloudStorageToAEP',
+    [mappingTransformation],
+    runSpec(),
+  ),
+  batchFlowSpec(
+    '14518937-270c-4525-bdec-c2ba7cce3860',
+    'CRMToAEP',
+    [copyTransformation, mappingTransformation],
+    runSpec(['deltaColumn']),
+  ),
   {
     id: 'e77fde5a-22a8-11ed-861d-0242ac120002',
     name: 'GenericStreamingAEP',
