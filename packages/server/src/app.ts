@@ -35,6 +35,21 @@ declare const __INFLOW_SERVER_VERSION__: string;
 export const SERVER_VERSION: string =
   typeof __INFLOW_SERVER_VERSION__ === 'string' ? __INFLOW_SERVER_VERSION__ : '0.0.0';
 
+/** Bodies nested deeper than this are refused: no document of the API comes close. */
+export const MAX_BODY_DEPTH = 64;
+
+/** Whether a parsed JSON value nests deeper than `max` (iterative: no stack to overflow). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Requests larger than this are refused with 413 (the real service's streaming limit, 1 MB). */
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -88,11 +103,27 @@ function handleError(error: FastifyError | Error, req: FastifyRequest, reply: Fa
       new FlowProblem('1460-400', `The request body is not valid JSON: ${error.message}`),
     );
   }
+  // PostgreSQL data exceptions (class 22): a value it cannot store, such as NUL or a lone surrogate.
+  const sqlState = (error as { code?: unknown }).code;
+  if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+    return problemReply(
+      reply,
+      requestId,
+      new FlowProblem(
+        '1460-400',
+        'a value in the request cannot be stored (it holds NUL or an unpaired surrogate character)',
+      ),
+    );
+  }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
     return problemReply(reply, requestId, new FlowProblem(`1460-${status}`, error.message));
   }
-  req.log.error({ err: error }, 'unhandled error');
+  // Only the code and message: errors from the store carry the documents (and their secrets).
+  req.log.error(
+    { err: { code: (error as { code?: unknown }).code, message: error.message } },
+    'unhandled error',
+  );
   return problemReply(
     reply,
     requestId,
@@ -156,7 +187,17 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
     logger:
       config.logLevel === 'silent'
         ? false
-        : { level: config.logLevel, ...(config.logStream ? { stream: config.logStream } : {}) },
+        : {
+            level: config.logLevel,
+            ...(config.logStream ? { stream: config.logStream } : {}),
+            // No query strings in logs: IMS accepts client_secret as a query parameter.
+            serializers: {
+              req: (req: { method: string; url: string }) => ({
+                method: req.method,
+                url: req.url.split('?')[0],
+              }),
+            },
+          },
     bodyLimit: BODY_LIMIT,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -188,6 +229,11 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       }
     },
   );
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== undefined && nestedDeeperThan(req.body, MAX_BODY_DEPTH)) {
+      throw new FlowProblem('1460-400', `the request body nests deeper than ${MAX_BODY_DEPTH} levels`);
+    }
+  });
   app.addHook('preHandler', async (req) => {
     if (req.routeOptions.config.auth === 'platform') await authenticate(services, req);
   });

@@ -52,3 +52,23 @@ export function knownProperties(schema: JsonSchema | undefined): Set<string> {
 
 export const mask = (schema: JsonSchema | undefined, value: unknown): unknown =>
   mapSecrets(schema, value, () => REDACTED);
+
+/**
+ * The part of a JSON Schema that describes the value at a JSON Pointer's segments (following
+ * `properties`, `additionalProperties` and `items`); undefined where the schema says nothing.
+ */
+export function schemaAt(
+  schema: JsonSchema | undefined,
+  segments: readonly string[],
+): JsonSchema | undefined {
+  let node = schema as Node | undefined;
+  for (const seg of segments) {
+    if (!node) return undefined;
+    const items = node.items;
+    node =
+      node.properties?.[seg] ??
+      (Array.isArray(items) ? items[Number(seg)] : items) ??
+      (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
+  }
+  return node as JsonSchema | undefined;
+}

@@ -87,6 +87,19 @@ function failUnknown(where: string, keys: string[]): never {
   );
 }
 
+/** An offset-paging parameter (`start`, `limit`): a whole number within bounds, else 400 naming it. */
+export function pageParam(value: unknown, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || n > max || (name === 'limit' && n === 0)) {
+    throw invalid(
+      name,
+      `must be a whole number${name === 'limit' ? ` from 1 to ${max}` : ` from 0 to ${max}`}`,
+    );
+  }
+  return n;
+}
+
 /** The JSON body of a POST/PATCH; a missing or non-object body is 1405. */
 export function bodyOf(req: FastifyRequest): unknown {
   if (req.body === undefined || req.body === null || req.body === '') {

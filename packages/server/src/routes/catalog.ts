@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid, notFound } from '../errors.js';
-import { bodyOf, callOf, parse, type RouteTable } from '../http/route.js';
+import { bodyOf, callOf, pageParam, parse, type RouteTable } from '../http/route.js';
 import type { Services } from '../services.js';
 import { findSchema } from './schema-lookup.js';
 
@@ -106,11 +106,8 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     handler: async (req) => {
       const call = callOf(req);
       const q = req.query as { start?: string; limit?: string };
-      const limit = q.limit === undefined ? 20 : Number(q.limit);
-      const start = q.start === undefined ? 0 : Number(q.start);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-        throw invalid('limit', 'must be a whole number from 1 to 100');
-      if (!Number.isInteger(start) || start < 0) throw invalid('start', 'must be a whole number, 0 or more');
+      const limit = pageParam(q.limit, 'limit', 20, 100);
+      const start = pageParam(q.start, 'start', 0, 1_000_000_000);
       const rows = await services.store.db.query<{ body: string }>(
         `select coalesce(body, doc::text) as body from resources where kind = 'dataSets' and org_id = $1 and sandbox = $2
          order by created_at, id limit $3 offset $4`,

@@ -1,4 +1,4 @@
-import type { ExploreRequest } from '@inflow/core';
+import { type ExploreRequest, redact } from '@inflow/core';
 import { z } from 'zod';
 import { FlowProblem, invalid } from '../errors.js';
 import { callOf, type RouteTable } from '../http/route.js';
@@ -7,7 +7,7 @@ import type { Doc } from '../store/resources.js';
 import { connectionsKind, validateCredentials } from './connections.js';
 import { decrypt, load, type ResourceKind } from './resource-routes.js';
 
-const kind = connectionsKind as unknown as ResourceKind<z.ZodType>;
+const kind = connectionsKind as unknown as ResourceKind<z.ZodObject>;
 
 /** The connection's connector and its credentials, decrypted for this call only. */
 async function credentialsOf(services: Services, doc: Doc) {
@@ -25,6 +25,23 @@ async function credentialsOf(services: Services, doc: Doc) {
 }
 
 const OBJECT_TYPES = ['root', 'folder', 'file', 'table'] as const;
+
+/**
+ * Runs a connector verb: a throw becomes a 400 in the service's shape, with every credential
+ * value redacted from the message (the connector's own errors may quote them).
+ */
+async function guarded<T>(credentials: unknown, fn: () => Promise<T>, source: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof FlowProblem) throw error;
+    const values = Object.values((credentials ?? {}) as Record<string, unknown>).filter(
+      (v): v is string => typeof v === 'string',
+    );
+    const message = redact(error instanceof Error ? error.message : String(error), values);
+    throw new FlowProblem('1100-400', `the ${source} source answered with an error: ${message}`);
+  }
+}
 
 /** `GET /connections/{id}/test` and `/explore`: run the connector's verbs on the stored credentials. */
 export function registerConnectionVerbs(table: RouteTable, services: Services): void {
@@ -45,7 +62,8 @@ export function registerConnectionVerbs(table: RouteTable, services: Services): 
           `Connection test is not supported by the ${connector.spec.name} connector installed here`,
         );
       }
-      const outcome = await connector.test(credentials);
+      const test = connector.test;
+      const outcome = await guarded(credentials, () => test(credentials), connector.spec.name);
       return {
         result: outcome.ok,
         message: outcome.message,
@@ -97,7 +115,7 @@ export function registerConnectionVerbs(table: RouteTable, services: Services): 
           `Explore${request.preview ? ' with preview' : ''} is not supported by the ${connector.spec.name} connector installed here`,
         );
       }
-      return verb(credentials, request);
+      return guarded(credentials, () => verb(credentials, request), connector.spec.name);
     },
   });
 }

@@ -128,7 +128,6 @@ export const connectionsKind: ResourceKind<typeof connectionCreate> = {
     'description',
     'connectionSpec',
     'state',
-    'auth',
     'createdAt',
     'updatedAt',
     'createdBy',
@@ -141,25 +140,12 @@ export const connectionsKind: ResourceKind<typeof connectionCreate> = {
   secretSchema: authSchema,
   frozen: frozenConnectionSpec('connection'),
   async beforeDelete(doc, { services, scope }) {
-    const sources = await services.store.findContaining(
-      'sourceConnections',
-      scope,
-      { baseConnectionId: doc.id },
-      50,
-    );
-    for (const source of sources) {
-      const flows = await services.store.findContaining(
-        'flows',
-        scope,
-        { sourceConnectionIds: [source.id] },
-        1,
+    const flow = await services.store.flowUsingBaseConnection(scope, doc.id);
+    if (flow) {
+      throw new FlowProblem(
+        '1418-400',
+        `base connection ${doc.id} cannot be deleted because it is being used in one or more flows (${flow}): delete the flows first`,
       );
-      if (flows.length > 0) {
-        throw new FlowProblem(
-          '1418-400',
-          `base connection ${doc.id} cannot be deleted because it is being used in one or more flows (${flows[0]?.id}): delete the flows first`,
-        );
-      }
     }
   },
 };

@@ -21,9 +21,9 @@ const flowCreate = z.strictObject({
     .optional(),
   scheduleParams: z
     .strictObject({
-      startTime: z.union([z.number(), z.string()]),
+      startTime: z.union([z.int(), z.string()]),
       frequency: z.string(),
-      interval: z.union([z.number(), z.string()]).optional(),
+      interval: z.union([z.int(), z.string()]).optional(),
       backfill: z.union([z.boolean(), z.string()]).optional(),
     })
     .optional(),
@@ -46,7 +46,9 @@ function validatorFor(spec: JsonSchema): ValidateFunction {
 function typedSchedule(
   s: NonNullable<z.output<typeof flowCreate>['scheduleParams']>,
 ): Record<string, unknown> {
-  const num = (v: unknown) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v);
+  // Out of the safe integer range a number is no epoch time or interval: leave it a string, so the
+  // schema refuses it.
+  const num = (v: unknown) => (typeof v === 'string' && /^-?\d{1,15}$/.test(v) ? Number(v) : v);
   const bool = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
   return {
     startTime: num(s.startTime),
@@ -255,7 +257,7 @@ export function registerFlowActions(table: RouteTable, services: Services): void
       }
       const scope = { orgId: call.orgId, sandbox: call.sandbox.name };
       const stored = await load(
-        flowsKind as unknown as ResourceKind<z.ZodType>,
+        flowsKind as unknown as ResourceKind<z.ZodObject>,
         services,
         call,
         (req.params as { id: string }).id,

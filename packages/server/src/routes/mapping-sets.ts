@@ -2,7 +2,7 @@ import { InflowValidationError, normalizeMappingSet } from '@inflow/core';
 import { z } from 'zod';
 import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid, notFound } from '../errors.js';
-import { bodyOf, callOf, type RouteTable } from '../http/route.js';
+import { bodyOf, callOf, pageParam, type RouteTable } from '../http/route.js';
 import type { Services } from '../services.js';
 import { findSchema } from './schema-lookup.js';
 
@@ -16,15 +16,6 @@ const created = z.object({
   createdBy: z.string(),
   modifiedBy: z.string(),
 });
-
-function pageParam(value: unknown, name: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max || (name === 'limit' && n === 0)) {
-    throw invalid(name, `must be a whole number${name === 'limit' ? ` from 1 to ${max}` : ''}`);
-  }
-  return n;
-}
 
 /** Data Prep mapping sets (reference §7): create (200), get, list with start/limit. */
 export function registerMappingSets(table: RouteTable, services: Services): void {
@@ -135,7 +126,7 @@ export function registerMappingSets(table: RouteTable, services: Services): void
     handler: async (req) => {
       const call = callOf(req);
       const q = req.query as Record<string, unknown>;
-      const start = pageParam(q.start, 'start', 0, Number.MAX_SAFE_INTEGER);
+      const start = pageParam(q.start, 'start', 0, 1_000_000_000);
       const limit = pageParam(q.limit, 'limit', 10, 100);
       const scope = [call.orgId, call.sandbox.name];
       const rows = await services.store.db.query<{ body: string }>(

@@ -5,8 +5,8 @@ import { z } from 'zod';
 import { newEtag } from '../crypto.js';
 import { FlowProblem, notFound } from '../errors.js';
 import { bodyOf, type CallContext, callOf, parse, type RouteTable } from '../http/route.js';
-import { applyPatch, parsePatch } from '../json-patch.js';
-import { mapSecrets, mask } from '../secret-fields.js';
+import { applyPatch, type PatchOp, parsePatch, pointerSegments } from '../json-patch.js';
+import { mapSecrets, mask, schemaAt } from '../secret-fields.js';
 import type { Services } from '../services.js';
 import { listResources } from '../store/list-query.js';
 import type { Doc, Scope } from '../store/resources.js';
@@ -41,14 +41,14 @@ export interface BuildContext {
 }
 
 /** One Flow Service collection: how to validate, build, protect and list its documents. */
-export interface ResourceKind<TCreate extends z.ZodType> {
+export interface ResourceKind<TCreate extends z.ZodObject> {
   kind: string;
   /** The name in not-found messages: `connections`, `flows`, … */
   label: string;
   path: string;
   tag: string;
   create: TCreate;
-  /** Fields that filters and orderby may name. */
+  /** Fields that filters may name (secret-bearing objects such as `auth` are left out). */
   listFields: readonly string[];
   /**
    * Validates what a client sent (a create body, or the client-owned fields of a patched document)
@@ -64,8 +64,11 @@ export interface ResourceKind<TCreate extends z.ZodType> {
   beforeDelete?(doc: Doc, ctx: BuildContext): Promise<void>;
 }
 
+/** What lists may be ordered by: scalar fields only. */
+const SORTABLE = ['id', 'name', 'description', 'state', 'createdAt', 'updatedAt'];
+
 /** The connection spec of a connection-like resource never changes (1414). */
-export function frozenConnectionSpec(what: string): ResourceKind<z.ZodType>['frozen'] {
+export function frozenConnectionSpec(what: string): ResourceKind<z.ZodObject>['frozen'] {
   return [
     {
       field: 'connectionSpec',
@@ -78,7 +81,7 @@ export function frozenConnectionSpec(what: string): ResourceKind<z.ZodType>['fro
 /** Refuses to delete a source or target connection that a flow lists (1447). */
 export function refuseIfInFlows(
   field: 'sourceConnectionIds' | 'targetConnectionIds',
-): ResourceKind<z.ZodType>['beforeDelete'] {
+): ResourceKind<z.ZodObject>['beforeDelete'] {
   return async (doc, { services, scope }) => {
     const [flow] = await services.store.findContaining('flows', scope, { [field]: [doc.id] }, 1);
     if (flow) {
@@ -119,31 +122,48 @@ function auditFields(call: CallContext, now: number): Record<string, unknown> {
   };
 }
 
-function encrypt<T>(kind: ResourceKind<z.ZodType>, services: Services, doc: T): T {
+function encrypt<T>(kind: ResourceKind<z.ZodObject>, services: Services, doc: T): T {
   return mapSecrets(kind.secretSchema?.(doc as Record<string, unknown>, services), doc, (s) =>
     services.box.encrypt(s),
   ) as T;
 }
 
-export function decrypt<T>(kind: ResourceKind<z.ZodType>, services: Services, doc: T): T {
+export function decrypt<T>(kind: ResourceKind<z.ZodObject>, services: Services, doc: T): T {
   return mapSecrets(kind.secretSchema?.(doc as Record<string, unknown>, services), doc, (s) =>
     services.box.decrypt(s),
   ) as T;
 }
 
 /** A stored document as the API serves it: secrets masked. */
-export function serve(kind: ResourceKind<z.ZodType>, services: Services, doc: Doc): Doc {
+export function serve(kind: ResourceKind<z.ZodObject>, services: Services, doc: Doc): Doc {
   return mask(kind.secretSchema?.(doc, services), doc) as Doc;
 }
 
 /** The client-owned fields of a document: what a PATCH re-validates like a create. */
-function clientFields(doc: Record<string, unknown>, schema: z.ZodType): Record<string, unknown> {
-  const shape = schema instanceof z.ZodObject ? Object.keys(schema.shape) : Object.keys(doc);
+function clientFields(doc: Record<string, unknown>, schema: z.ZodObject): Record<string, unknown> {
+  const shape = Object.keys(schema.shape);
+  const unknown = Object.keys(doc).filter(
+    (k) => !shape.includes(k) && !(SERVER_FIELDS as readonly string[]).includes(k),
+  );
+  if (unknown.length > 0) {
+    throw new FlowProblem(
+      '1460-400',
+      `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: remove it from the patch`,
+      {
+        field: unknown[0],
+      },
+    );
+  }
   return Object.fromEntries(Object.entries(doc).filter(([k]) => shape.includes(k)));
 }
 
 /** Reads a stored resource of the caller's org and sandbox, or throws the 404. */
-export async function load(kind: ResourceKind<z.ZodType>, services: Services, call: CallContext, id: string) {
+export async function load(
+  kind: ResourceKind<z.ZodObject>,
+  services: Services,
+  call: CallContext,
+  id: string,
+) {
   const stored = await services.store.get(kind.kind, scopeOf(call), id);
   if (!stored) throw notFound(kind.label, id);
   return stored;
@@ -154,13 +174,13 @@ const idParam = (req: FastifyRequest) => (req.params as { id: string }).id;
 const idEtag = z.object({ id: z.string(), etag: z.string() });
 
 /** Registers create, get, list, PATCH and DELETE of one collection. */
-export function registerResource<T extends z.ZodType>(
+export function registerResource<T extends z.ZodObject>(
   table: RouteTable,
   services: Services,
   kind: ResourceKind<T>,
 ): void {
   const base = `/data/foundation/flowservice${kind.path}`;
-  const anyKind = kind as unknown as ResourceKind<z.ZodType>;
+  const anyKind = kind as unknown as ResourceKind<z.ZodObject>;
 
   table.add({
     method: 'POST',
@@ -237,7 +257,7 @@ export function registerResource<T extends z.ZodType>(
       const call = callOf(req);
       const result = await listResources(
         services.store.db,
-        { kind: kind.kind, basePath: kind.path, fields: kind.listFields },
+        { kind: kind.kind, basePath: kind.path, fields: kind.listFields, sortable: SORTABLE },
         scopeOf(call),
         req.query as Record<string, string | string[] | undefined>,
       );
@@ -314,7 +334,7 @@ export function registerResource<T extends z.ZodType>(
           started: now,
           updated: now,
           operation: 'update',
-          ops: ops.map((op) => redactOp(op, patched, secrets)),
+          ops: ops.map((op) => redactOp(op, secrets)),
         },
         version: quoted(etag),
         etag: quoted(etag),
@@ -361,15 +381,13 @@ function staleEtag(given: string, current: string): FlowProblem {
   );
 }
 
-/** A PATCH operation as echoed in `lastOperation.ops`, with any secret value masked. */
-function redactOp(
-  op: { op: string; path: string; value?: unknown },
-  doc: Record<string, unknown>,
-  secrets: JsonSchema | undefined,
-) {
+/**
+ * A PATCH operation as echoed in `lastOperation.ops`: its value masked by the secret schema at
+ * the op's own path (not by what the patched document ends up holding, which a later op of the
+ * same patch may have removed).
+ */
+function redactOp(op: PatchOp, secrets: JsonSchema | undefined): PatchOp {
   if (!('value' in op) || !secrets) return op;
-  const masked = mask(secrets, doc) as Record<string, unknown>;
-  let at: unknown = masked;
-  for (const part of op.path.slice(1).split('/')) at = (at as Record<string, unknown> | undefined)?.[part];
-  return { ...op, value: at === undefined ? op.value : at };
+  const node = schemaAt(secrets, pointerSegments(op.path));
+  return node ? { ...op, value: mask(node, op.value) } : op;
 }

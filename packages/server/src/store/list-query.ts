@@ -17,6 +17,11 @@ export interface ListSpec {
   basePath: string;
   /** Top-level fields that filters and orderby may name (a filter path's first segment). */
   fields: readonly string[];
+  /**
+   * The fields orderby may name, when fewer than `fields`: scalar ones. Ordering by an object would
+   * put the whole object (secrets included) in the continuation token. Default: all of `fields`.
+   */
+  sortable?: readonly string[];
   /** Extra query params this route accepts besides the listing ones (passed through to next links). */
   extraParams?: readonly string[];
 }
@@ -234,7 +239,7 @@ function parseOrder(spec: ListSpec, text: string): Order {
     );
   }
   const field = signed ? text.slice(1) : text;
-  if (!spec.fields.includes(field)) {
+  if (!(spec.sortable ?? spec.fields).includes(field)) {
     throw new FlowProblem(
       '1433-400',
       `Incorrect field= #${field} passed in orderBy, example are +name, -name, name`,

@@ -99,6 +99,19 @@ export class ResourceStore {
     return res.rows.map((r) => JSON.parse(r.body) as Doc);
   }
 
+  /** A flow (its id) whose source connection reads through base connection `id`, if any. */
+  async flowUsingBaseConnection(scope: Scope, id: string): Promise<string | undefined> {
+    const res = await this.db.query<{ id: string }>(
+      `select f.id from resources s
+       join resources f on f.kind = 'flows' and f.org_id = s.org_id and f.sandbox = s.sandbox
+         and f.doc @> jsonb_build_object('sourceConnectionIds', jsonb_build_array(s.id))
+       where s.kind = 'sourceConnections' and s.org_id = $1 and s.sandbox = $2 and s.doc @> $3::jsonb
+       limit 1`,
+      [scope.orgId, scope.sandbox, JSON.stringify({ baseConnectionId: id })],
+    );
+    return res.rows[0]?.id;
+  }
+
   /** Any document of `kind`, in any scope, that contains `match` (inlets are addressed globally). */
   async findAnywhere(
     kind: string,
