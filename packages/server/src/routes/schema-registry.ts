@@ -6,12 +6,12 @@ import type { Doc } from '../store/resources.js';
 import {
   createTenantSchema,
   resolveSchemaFull,
-  schemaIdMatches,
   XDM_ERRORS,
   XdmProblem,
   type XdmSchemaRecord,
 } from '../xdm/schema-registry.js';
 import { STANDARD_CLASSES, standardClass } from '../xdm/xdm-classes.js';
+import { findSchema } from './schema-lookup.js';
 
 const BASE = '/data/foundation/schemaregistry';
 
@@ -80,9 +80,15 @@ export function registerSchemaRegistry(table: RouteTable, services: Services): v
       registry(req, reply, async () => {
         const call = callOf(req);
         const tenantId = (await services.tenancy.tenantOf(call.orgId)) as string;
-        const existing = await tenantSchemas(services, call);
-        const titles = new Set(existing.map((s) => s.title));
-        const record = createTenantSchema(bodyOf(req), {
+        const body = bodyOf(req);
+        const title = (body as { title?: unknown }).title;
+        // Tenant field groups and data types are not served yet, so refs resolve to the built-in
+        // classes only; the title check is one indexed lookup.
+        const sameTitle =
+          typeof title === 'string'
+            ? await services.store.findContaining('schemas', scopeOf(call), { title }, 1)
+            : [];
+        const record = createTenantSchema(body, {
           tenantId,
           orgId: call.orgId,
           sandboxId: call.sandbox.id,
@@ -90,8 +96,8 @@ export function registerSchemaRegistry(table: RouteTable, services: Services): v
           clientId: call.clientId,
           now: services.now(),
           newHash: () => randomHex(24),
-          resolveRef: (id) => existing.find((s) => schemaIdMatches(id, s)),
-          titleTaken: (title) => titles.has(title),
+          resolveRef: () => undefined,
+          titleTaken: (t) => t === title && sameTitle.length > 0,
         });
         await services.store.insert(
           'schemas',
@@ -120,17 +126,14 @@ export function registerSchemaRegistry(table: RouteTable, services: Services): v
         const call = callOf(req);
         const wanted = view(req);
         const id = (req.params as { id: string }).id;
-        const schemas = await tenantSchemas(services, call);
-        const record = schemas.find((s) => schemaIdMatches(id, s));
+        const found = await findSchema(services, scopeOf(call), id);
+        const record = found ? strip(found) : undefined;
         if (!record)
           throw new XdmProblem(
             XDM_ERRORS.notFound,
             `The requested resource ${id} is not found in this sandbox`,
           );
-        const body =
-          wanted === 'full'
-            ? resolveSchemaFull(record, (ref) => schemas.find((s) => schemaIdMatches(ref, s)))
-            : record;
+        const body = wanted === 'full' ? resolveSchemaFull(record, () => undefined) : record;
         return reply
           .type(`application/vnd.adobe.xed${wanted === 'full' ? '-full' : ''}+json; version=1`)
           .send(body);
