@@ -37,6 +37,17 @@ export default defineConfig({
           exclude: ['**/*.int.test.ts', '**/*.conformance.test.ts', '**/node_modules/**'],
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'int',
+          include: ['packages/*/test/**/*.int.test.ts'],
+          // Starts the real services (PostgreSQL, …) once per run; fails with the install command when missing.
+          globalSetup: ['scripts/services/vitest-global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

@@ -1,3 +1,4 @@
+export { CONNECT_TIMEOUT_MS, PostgresqlError, type PostgresqlErrorCode } from './postgresql-client.js';
 export {
   type ParseResult,
   type PostgresConnectionSettings,
@@ -7,6 +8,8 @@ export {
 } from './postgresql-connection-string.js';
 export { postgresqlConnector } from './postgresql-connector.js';
 export type { PostgresqlCredentials, PostgresqlSourceParams } from './postgresql-credentials.js';
+export { DEFAULT_PREVIEW_COUNT, MAX_PREVIEW_COUNT } from './postgresql-explore.js';
+export { MAX_SEEN_KEYS, type PostgresqlReadState, READ_BATCH_SIZE } from './postgresql-read.js';
 export type { PostgresqlSetupInput } from './postgresql-setup.js';
 export {
   DATABASE_FLOW_SPEC_ID,

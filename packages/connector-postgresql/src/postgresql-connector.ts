@@ -1,5 +1,8 @@
 import { defineSourceConnector } from '@inflow/core';
+import { testConnection } from './postgresql-client.js';
 import { postgresqlCredentials, postgresqlSourceParams } from './postgresql-credentials.js';
+import { exploreSource, previewTable } from './postgresql-explore.js';
+import { readTable } from './postgresql-read.js';
 import { postgresqlSetupInput, postgresqlSetupSteps } from './postgresql-setup.js';
 import {
   DATABASE_FLOW_SPEC_ID,
@@ -28,4 +31,8 @@ export const postgresqlConnector = defineSourceConnector({
   auth: [{ name: POSTGRESQL_AUTH_SPEC_NAME, type: 'ConnectionStringBased', schema: postgresqlCredentials }],
   sourceParams: postgresqlSourceParams,
   setup: { input: postgresqlSetupInput, steps: postgresqlSetupSteps },
+  test: testConnection,
+  explore: exploreSource,
+  preview: previewTable,
+  read: readTable,
 });

@@ -26,6 +26,17 @@ const column = z.object({
 export const postgresqlSourceParams = z.object({
   tableName: z.string().min(1).describe('The table to read, optionally schema-qualified: public.customers'),
   columns: z.array(column).optional().describe('The columns to read; all when absent or empty'),
+  deltaColumn: z
+    .object({
+      name: z
+        .string()
+        .min(1)
+        .describe('The cursor column: a timestamp or number that grows with every change'),
+    })
+    .optional()
+    .describe(
+      "Read incrementally by this column (the flow's Copy transformation names it: deltaColumn); a full read when absent",
+    ),
 });
 
 export type PostgresqlSourceParams = z.output<typeof postgresqlSourceParams>;

@@ -26,6 +26,13 @@ async function credentialsOf(services: Services, doc: Doc) {
 
 const OBJECT_TYPES = ['root', 'folder', 'file', 'table'] as const;
 
+function previewCountOf(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 10_000)
+    throw invalid('previewCount', 'must be a whole number from 1 to 10000');
+  return n;
+}
+
 /**
  * Runs a connector verb: a throw becomes a 400 in the service's shape, with every credential
  * value redacted from the message (the connector's own errors may quote them).
@@ -85,6 +92,7 @@ export function registerConnectionVerbs(table: RouteTable, services: Services): 
       fileType: z.string().optional(),
       columnDelimiter: z.string().optional(),
       compressionType: z.string().optional(),
+      previewCount: z.string().optional(),
     }),
     responses: { 200: { description: 'A listing, or a structure with preview rows' } },
     handler: async (req) => {
@@ -107,6 +115,7 @@ export function registerConnectionVerbs(table: RouteTable, services: Services): 
         ...(q.fileType ? { fileType: q.fileType.toLowerCase() } : {}),
         ...(q.columnDelimiter ? { columnDelimiter: q.columnDelimiter } : {}),
         ...(q.compressionType ? { compressionType: q.compressionType.toLowerCase() } : {}),
+        ...(q.previewCount ? { previewCount: previewCountOf(q.previewCount) } : {}),
       };
       const verb = request.preview ? connector.preview : connector.explore;
       if (!verb) {

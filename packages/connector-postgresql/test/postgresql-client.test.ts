@@ -1,0 +1,149 @@
+import {
+  type PostgresConnectionSettings,
+  PostgresqlError,
+  postgresqlConnector,
+} from '@inflow/connector-postgresql';
+import { InflowError } from '@inflow/core';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { CONNECT_TIMEOUT_MS, clientConfig, connectFailure, tlsOptions } from '../src/postgresql-client.js';
+
+const PASSWORD = 'CANARY-pg-pass-41d2';
+const settings: PostgresConnectionSettings = {
+  server: 'pg.acme.test',
+  database: 'crm',
+  port: 6543,
+  user: 'inflow_reader',
+  password: PASSWORD,
+};
+
+const serverError = (code: string, message: string) => {
+  const error = new pg.DatabaseError(message, message.length, 'error');
+  error.code = code;
+  return error;
+};
+const systemError = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+describe('tlsOptions: SSLMode as libpq reads it', () => {
+  it.each([
+    [undefined, false],
+    ['disable', false],
+    ['allow', { rejectUnauthorized: false }],
+    ['prefer', { rejectUnauthorized: false }],
+    ['require', { rejectUnauthorized: false }],
+    ['verify-full', { rejectUnauthorized: true }],
+  ] as const)('%s → %j', (mode, expected) => {
+    expect(tlsOptions(mode)).toEqual(expected);
+  });
+
+  it('verify-ca checks the chain but not the host name', () => {
+    const options = tlsOptions('verify-ca');
+    if (!options) throw new Error('verify-ca must use TLS');
+    expect(options.rejectUnauthorized).toBe(true);
+    expect(options.checkServerIdentity?.('other.host', {} as never)).toBeUndefined();
+  });
+});
+
+describe('clientConfig', () => {
+  it('maps the connection string and sets a short connect timeout', () => {
+    expect(clientConfig({ ...settings, sslMode: 'require' })).toMatchObject({
+      host: 'pg.acme.test',
+      port: 6543,
+      database: 'crm',
+      user: 'inflow_reader',
+      password: PASSWORD,
+      ssl: { rejectUnauthorized: false },
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
+    expect(CONNECT_TIMEOUT_MS).toBe(5_000);
+  });
+});
+
+describe('connectFailure: by code, never by message text, never the password', () => {
+  it.each([
+    {
+      error: serverError('28P01', 'password authentication failed for user "inflow_reader"'),
+      code: 'auth_failed',
+      says: 'authentication failed for user "inflow_reader" at pg.acme.test:6543: check UID and Password',
+    },
+    {
+      error: serverError('3D000', 'database "crm" does not exist'),
+      code: 'not_found',
+      says: 'database "crm" does not exist at pg.acme.test:6543',
+    },
+    {
+      error: serverError('42501', 'permission denied for database "crm"'),
+      code: 'permission',
+      says: 'may not connect to database "crm"',
+    },
+    {
+      error: serverError('28000', 'no pg_hba.conf entry for host "10.0.0.1"'),
+      code: 'permission',
+      says: 'check pg_hba.conf',
+    },
+    {
+      error: systemError('ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.1:6543'),
+      code: 'network',
+      says: 'cannot connect to pg.acme.test:6543: the connection was refused (ECONNREFUSED)',
+    },
+    {
+      error: systemError('ENOTFOUND', 'getaddrinfo ENOTFOUND pg.acme.test'),
+      code: 'network',
+      says: 'cannot resolve host "pg.acme.test"',
+    },
+    {
+      error: systemError('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'),
+      code: 'network',
+      says: 'use SSLMode=require',
+    },
+  ])('$error.code → $code', ({ error, code, says }) => {
+    const failure = connectFailure(error, settings, false);
+    expect(PostgresqlError.isInstance(failure)).toBe(true);
+    expect(InflowError.isInstance(failure)).toBe(true);
+    expect(failure.code).toBe(code);
+    expect(failure.message).toContain(says);
+    expect(failure.cause).toBe(error);
+    expect(failure.isRetryable).toBe(code === 'network');
+  });
+
+  it('says "no answer within 5 s" when our own clock ran out', () => {
+    const failure = connectFailure(
+      new Error('Connection terminated due to connection timeout'),
+      settings,
+      true,
+    );
+    expect(failure.code).toBe('network');
+    expect(failure.message).toBe(
+      'no answer from pg.acme.test:6543 within 5 s: check Server and Port, and that a firewall lets Inflow reach PostgreSQL',
+    );
+  });
+
+  it('redacts the password from any text it keeps', () => {
+    const failure = connectFailure(new Error(`weird failure mentioning ${PASSWORD}`), settings, false);
+    expect(failure.message).toBe('cannot connect to pg.acme.test:6543: weird failure mentioning [REDACTED]');
+    const server = connectFailure(serverError('XX000', `bad ${PASSWORD}`), settings, false);
+    expect(server.message).not.toContain(PASSWORD);
+    expect(server.sqlState).toBe('XX000');
+  });
+});
+
+describe('the connector declares its data-plane verbs', () => {
+  it('has test, explore, preview and read, and a deltaColumn param', () => {
+    expect(typeof postgresqlConnector.test).toBe('function');
+    expect(typeof postgresqlConnector.explore).toBe('function');
+    expect(typeof postgresqlConnector.preview).toBe('function');
+    expect(typeof postgresqlConnector.read).toBe('function');
+    const spec = postgresqlConnector.connectionSpec.sourceSpec?.spec as {
+      properties: Record<string, { properties?: Record<string, unknown>; required?: string[] }>;
+    };
+    expect(spec.properties.deltaColumn?.required).toEqual(['name']);
+    expect(
+      postgresqlConnector.parseSourceParams({ tableName: 'public.t', deltaColumn: { name: 'updated_at' } }),
+    ).toEqual({ tableName: 'public.t', deltaColumn: { name: 'updated_at' } });
+  });
+
+  it('test() reports an invalid connection string without throwing', async () => {
+    const result = await postgresqlConnector.test?.({ connectionString: 'Server=h' } as never);
+    expect(result).toMatchObject({ ok: false, code: 'invalid' });
+  });
+});
