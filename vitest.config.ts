@@ -48,6 +48,18 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'conformance',
+          // The shared testkit suite (describeSourceConnector) on each connector; PostgreSQL's runs
+          // test and read against the real server, so this project starts the services too.
+          include: ['packages/*/test/**/*.conformance.test.ts'],
+          globalSetup: ['scripts/services/vitest-global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

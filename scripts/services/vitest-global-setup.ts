@@ -13,28 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 // `pg` is a dependency of @inflow/connector-postgresql; npm workspaces install it at the root.
 import pg from 'pg';
-// Loads vitest's types, so that `ProvidedContext` can be augmented below.
-import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-
-/** What `inject('postgres')` returns in an integration test. */
-export interface TestPostgres {
-  host: string;
-  port: number;
-  /** A database created for this run, owned by `user`. */
-  database: string;
-  /** A login role (not a superuser) with `password`. */
-  user: string;
-  password: string;
-  /** A superuser URL, for what the test role may not do (e.g. a role without rights). */
-  adminUrl: string;
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    postgres: TestPostgres;
-  }
-}
+// Loads the `ProvidedContext` augmentation (what `inject('postgres')` returns).
+import type {} from '../../packages/testkit/src/services.js';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('./postgres.sh', import.meta.url));

@@ -2,24 +2,9 @@
 import type { PostgresqlCredentials } from '@inflow/connector-postgresql';
 import { POSTGRESQL_AUTH_SPEC_NAME, postgresqlConnector } from '@inflow/connector-postgresql';
 import type { JsonValue, RecordBatch } from '@inflow/core';
+import type { TestPostgres } from '@inflow/testkit';
 import pg from 'pg';
 import { inject } from 'vitest';
-
-/** Mirrors `TestPostgres` in scripts/services/vitest-global-setup.ts. */
-export interface TestPostgres {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password: string;
-  adminUrl: string;
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    postgres: TestPostgres;
-  }
-}
 
 export const PG: TestPostgres = inject('postgres');
 

@@ -1,4 +1,12 @@
 export {
+  type ConformanceCanary,
+  type ConformanceCredentials,
+  type ConformanceExpected,
+  type ConformanceRead,
+  describeSourceConnector,
+  type SourceConnectorConformanceOptions,
+} from './conformance.js';
+export {
   type Handler,
   type RecordedRequest,
   type RecordingServer,
@@ -6,6 +14,7 @@ export {
   startRecordingServer,
 } from './recording-server.js';
 export { fillPlaceholders, parseSeedCurls, readSeed, SEEDS_DIR, type SeedRequest } from './seed-curl.js';
+export type { TestPostgres } from './services.js';
 export {
   assertSetupStepError,
   countByRoute,
