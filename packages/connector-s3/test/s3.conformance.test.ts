@@ -22,7 +22,7 @@ describeSourceConnector(s3Connector, {
   setupInput: { credentials: CREDENTIALS },
   setupSecrets: [SECRET_KEY, SESSION_TOKEN],
   absent: {
-    test: 'not implemented yet: S3 test, explore and read are the next milestone; setup and spec only today',
-    read: 'not implemented yet: S3 reads (files under a path) are the next milestone',
+    test: 'absent until the S3 data plane lands (issue 4): setup and spec only today',
+    read: 'absent until the S3 data plane lands (issue 4): reads of the files under a path',
   },
 });
