@@ -226,30 +226,8 @@ export class MappingExpressionError extends InflowError {
 // ---------------------------------------------------------------------------------------------
 // Tokens
 
-type Punct =
-  | '('
-  | ')'
-  | '['
-  | ']'
-  | ','
-  | '.'
-  | '?'
-  | ':'
-  | '*'
-  | '/'
-  | '%'
-  | '+'
-  | '-'
-  | '<'
-  | '>'
-  | '<='
-  | '>='
-  | '=='
-  | '!='
-  | '&&'
-  | '||'
-  | '!'
-  | '~';
+/** Punctuation, and every operator symbol (binary and unary). */
+type Punct = '(' | ')' | '[' | ']' | ',' | '.' | '?' | ':' | BinaryOperator | UnaryOperator;
 
 type Token =
   | ({ type: 'number'; value: number; raw: string } & Span)

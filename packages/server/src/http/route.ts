@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Sandbox } from '../auth/tenancy.js';
 import { FlowProblem, invalid } from '../errors.js';
+import type { Scope } from '../store/resources.js';
 
 /** Who is calling and where: set by the Platform auth hook. */
 export interface CallContext {
@@ -50,6 +51,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
   }
+}
+
+/** The org and sandbox a caller acts in: what every store call is confined to. */
+export function scopeOf(call: CallContext): Scope {
+  return { orgId: call.orgId, sandbox: call.sandbox.name };
 }
 
 /** The caller of a Platform route (the auth hook guarantees it is set). */

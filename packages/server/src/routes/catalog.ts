@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid, notFound } from '../errors.js';
-import { bodyOf, callOf, pageParam, parse, type RouteTable } from '../http/route.js';
+import { bodyOf, callOf, pageParam, parse, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
 import { findSchema } from './schema-lookup.js';
 
@@ -33,7 +33,7 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     },
     handler: async (req, reply) => {
       const call = callOf(req);
-      const scope = { orgId: call.orgId, sandbox: call.sandbox.name };
+      const scope = scopeOf(call);
       const input = parse(dataSetCreate, bodyOf(req));
       const schema = await findSchema(services, scope, input.schemaRef.id);
       if (!schema) {
@@ -84,11 +84,7 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     handler: async (req) => {
       const call = callOf(req);
       const id = (req.params as { id: string }).id;
-      const stored = await services.store.get(
-        'dataSets',
-        { orgId: call.orgId, sandbox: call.sandbox.name },
-        id,
-      );
+      const stored = await services.store.get('dataSets', scopeOf(call), id);
       if (!stored) throw notFound('dataSets', id);
       const { id: _id, ...rest } = stored.doc;
       return { [id]: rest };
@@ -134,16 +130,8 @@ export function registerCatalog(table: RouteTable, services: Services): void {
       const call = callOf(req);
       const dataSet = (req.query as { dataSet?: string }).dataSet;
       const match = dataSet ? { relatedObjects: [{ type: 'dataSet', id: dataSet }] } : {};
-      const docs = await services.store.findContaining(
-        'batches',
-        { orgId: call.orgId, sandbox: call.sandbox.name },
-        match,
-        100,
-      );
-      if (
-        dataSet &&
-        !(await services.store.get('dataSets', { orgId: call.orgId, sandbox: call.sandbox.name }, dataSet))
-      ) {
+      const docs = await services.store.findContaining('batches', scopeOf(call), match, 100);
+      if (dataSet && !(await services.store.get('dataSets', scopeOf(call), dataSet))) {
         throw new FlowProblem('1460-400', `dataSet ${dataSet} is not a dataset in this sandbox`, {
           field: 'dataSet',
         });

@@ -4,7 +4,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { z } from 'zod';
 import { newEtag, randomHex } from '../crypto.js';
 import { FlowProblem, invalid } from '../errors.js';
-import { callOf, type RouteTable } from '../http/route.js';
+import { callOf, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
 import type { Doc } from '../store/resources.js';
 import { specRef } from './connections.js';
@@ -255,7 +255,7 @@ export function registerFlowActions(table: RouteTable, services: Services): void
           `Invalid params op=${String((req.query as { op?: string }).op)} provided in query params: use op=enable or op=disable`,
         );
       }
-      const scope = { orgId: call.orgId, sandbox: call.sandbox.name };
+      const scope = scopeOf(call);
       const stored = await load(
         flowsKind as unknown as ResourceKind<z.ZodObject>,
         services,

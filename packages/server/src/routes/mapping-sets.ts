@@ -2,7 +2,7 @@ import { InflowValidationError, normalizeMappingSet } from '@inflow/core';
 import { z } from 'zod';
 import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid, notFound } from '../errors.js';
-import { bodyOf, callOf, pageParam, type RouteTable } from '../http/route.js';
+import { bodyOf, callOf, pageParam, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
 import { findSchema } from './schema-lookup.js';
 
@@ -32,7 +32,7 @@ export function registerMappingSets(table: RouteTable, services: Services): void
     },
     handler: async (req) => {
       const call = callOf(req);
-      const scope = { orgId: call.orgId, sandbox: call.sandbox.name };
+      const scope = scopeOf(call);
       let normalized: ReturnType<typeof normalizeMappingSet>;
       try {
         normalized = normalizeMappingSet(bodyOf(req));
@@ -77,14 +77,8 @@ export function registerMappingSets(table: RouteTable, services: Services): void
         })),
       };
       await services.store.insert('mappingSets', scope, doc, '0', now);
-      return {
-        id,
-        version: 0,
-        createdDate: now,
-        modifiedDate: now,
-        createdBy: call.clientId,
-        modifiedBy: call.clientId,
-      };
+      const { version, createdDate, modifiedDate, createdBy, modifiedBy } = doc;
+      return { id, version, createdDate, modifiedDate, createdBy, modifiedBy };
     },
   });
   table.add({
@@ -98,11 +92,7 @@ export function registerMappingSets(table: RouteTable, services: Services): void
     handler: async (req) => {
       const call = callOf(req);
       const id = (req.params as { id: string }).id;
-      const stored = await services.store.get(
-        'mappingSets',
-        { orgId: call.orgId, sandbox: call.sandbox.name },
-        id,
-      );
+      const stored = await services.store.get('mappingSets', scopeOf(call), id);
       if (!stored) throw notFound('mappingSets', id);
       const version = (req.query as { version?: string }).version;
       if (version !== undefined && Number(version) !== stored.doc.version) {

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { newEtag } from '../crypto.js';
 import { FlowProblem, notFound } from '../errors.js';
-import { bodyOf, type CallContext, callOf, parse, type RouteTable } from '../http/route.js';
+import { bodyOf, type CallContext, callOf, parse, type RouteTable, scopeOf } from '../http/route.js';
 import { applyPatch, type PatchOp, parsePatch, pointerSegments } from '../json-patch.js';
 import { mapSecrets, mask, schemaAt } from '../secret-fields.js';
 import type { Services } from '../services.js';
@@ -103,10 +103,6 @@ export function bareEtag(value: string): string {
 }
 
 export const quoted = (etag: string) => `"${etag}"`;
-
-function scopeOf(call: CallContext): Scope {
-  return { orgId: call.orgId, sandbox: call.sandbox.name };
-}
 
 function auditFields(call: CallContext, now: number): Record<string, unknown> {
   return {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { notFound } from '../errors.js';
-import { callOf, type RouteTable } from '../http/route.js';
+import { callOf, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
 import { listResources } from '../store/list-query.js';
 
@@ -24,7 +24,7 @@ export function registerRuns(table: RouteTable, services: Services): void {
           basePath: '/runs',
           fields: ['id', 'flowId', 'state', 'flowSpec', 'metrics', 'createdAt', 'updatedAt', 'params'],
         },
-        { orgId: call.orgId, sandbox: call.sandbox.name },
+        scopeOf(call),
         req.query as Record<string, string | string[] | undefined>,
       );
     },
@@ -40,7 +40,7 @@ export function registerRuns(table: RouteTable, services: Services): void {
     handler: async (req) => {
       const call = callOf(req);
       const id = (req.params as { id: string }).id;
-      const stored = await services.store.get('runs', { orgId: call.orgId, sandbox: call.sandbox.name }, id);
+      const stored = await services.store.get('runs', scopeOf(call), id);
       if (!stored) throw notFound('runs', id);
       return { items: [stored.doc] };
     },

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomHex } from '../crypto.js';
-import { bodyOf, type CallContext, callOf, type RouteTable } from '../http/route.js';
+import { bodyOf, type CallContext, callOf, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
 import type { Doc } from '../store/resources.js';
 import {
@@ -36,7 +36,6 @@ function view(req: FastifyRequest): 'raw' | 'full' {
   return m[1] ? 'full' : 'raw';
 }
 
-const scopeOf = (call: CallContext) => ({ orgId: call.orgId, sandbox: call.sandbox.name });
 const strip = ({ id: _id, ...rest }: Doc) => rest as XdmSchemaRecord;
 
 async function tenantSchemas(services: Services, call: CallContext): Promise<XdmSchemaRecord[]> {

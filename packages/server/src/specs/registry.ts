@@ -163,6 +163,25 @@ function batchFlowSpec(
   };
 }
 
+/** An HTTP API streaming flow spec to the data lake (no schedule). */
+function httpStreamingFlowSpec(
+  id: string,
+  name: string,
+  transformationSpecs: NonNullable<FlowSpec['transformationSpecs']>,
+): Omit<FlowSpec, 'sourceConnectionSpecIds'> {
+  return {
+    id,
+    name,
+    providerId: STREAMING_PROVIDER,
+    version: '1.0',
+    attributes: { isSourceFlow: true, frequency: 'streaming' },
+    targetConnectionSpecIds: [DATA_LAKE_SPEC_ID],
+    permissionsInfo: permissions('StreamingSource'),
+    optionSpec: optionSpec(),
+    transformationSpecs,
+  };
+}
+
 /** The flow specs the tutorials and reference name; their source spec lists come from the installed connectors. */
 const FLOW_SPECS: Omit<FlowSpec, 'sourceConnectionSpecIds'>[] = [
   batchFlowSpec(
@@ -199,28 +218,11 @@ const FLOW_SPECS: Omit<FlowSpec, 'sourceConnectionSpecIds'>[] = [
     }),
     transformationSpecs: [mappingTransformation],
   },
-  {
-    id: 'c1a19761-d2c7-4702-b9fa-fe91f0613e81',
-    name: 'HttpStreamingToAEPWithTransformations',
-    providerId: STREAMING_PROVIDER,
-    version: '1.0',
-    attributes: { isSourceFlow: true, frequency: 'streaming' },
-    targetConnectionSpecIds: [DATA_LAKE_SPEC_ID],
-    permissionsInfo: permissions('StreamingSource'),
-    optionSpec: optionSpec(),
-    transformationSpecs: [mappingTransformation],
-  },
-  {
-    id: 'd8a6f005-7eaf-4153-983e-e8574508b877',
-    name: 'HttpStreamingToAEP',
-    providerId: STREAMING_PROVIDER,
-    version: '1.0',
-    attributes: { isSourceFlow: true, frequency: 'streaming' },
-    targetConnectionSpecIds: [DATA_LAKE_SPEC_ID],
-    permissionsInfo: permissions('StreamingSource'),
-    optionSpec: optionSpec(),
-    transformationSpecs: [],
-  },
+  httpStreamingFlowSpec('c1a19761-d2c7-4702-b9fa-fe91f0613e81', 'HttpStreamingToAEPWithTransformations', [
+    mappingTransformation,
+  ]),
+
+  httpStreamingFlowSpec('d8a6f005-7eaf-4153-983e-e8574508b877', 'HttpStreamingToAEP', []),
 ];
 
 /** The connection and flow specs this server serves, and the connector behind each source spec. */
