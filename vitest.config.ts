@@ -18,6 +18,7 @@ const alias = Object.fromEntries(
     'connector-streaming',
     'connector-customerio',
     'server',
+    'cli',
   ].map((name) => [`@inflow/${name}`, here(`./packages/${name}/src/index.ts`)]),
 );
 
