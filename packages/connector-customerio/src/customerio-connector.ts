@@ -1,4 +1,5 @@
 import { defineSourceConnector } from '@inflow/core';
+import { customerioInlet } from './customerio-inlet.js';
 import { customerioSourceParams } from './customerio-params.js';
 import { customerioSetupInput, customerioSetupSteps } from './customerio-setup.js';
 import {
@@ -28,4 +29,5 @@ export const customerioConnector = defineSourceConnector({
   auth: 'none',
   sourceParams: customerioSourceParams,
   setup: { input: customerioSetupInput, steps: customerioSetupSteps },
+  inlet: customerioInlet,
 });

@@ -1,4 +1,5 @@
 export { customerioConnector } from './customerio-connector.js';
+export { CUSTOMERIO_REPLAY_WINDOW_MS, customerioSignature } from './customerio-inlet.js';
 export type { CustomerioSourceParams } from './customerio-params.js';
 export { type CustomerioSetupInput, defaultCustomerioMappings } from './customerio-setup.js';
 export {
