@@ -1,0 +1,123 @@
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { frame, StreamLog } from '../src/streaming/log.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'inflow-log-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const payload = (i: number, size = 100) => Buffer.from(`${String(i).padStart(8, '0')}:${'x'.repeat(size)}`);
+const segmentFiles = () =>
+  readdirSync(dir)
+    .filter((n) => n.endsWith('.log'))
+    .sort();
+
+describe('StreamLog', () => {
+  it('group-commits concurrent appends: many appends share one fdatasync', async () => {
+    const log = await StreamLog.open(dir);
+    const n = 500;
+    const offsets = await Promise.all(Array.from({ length: n }, (_, i) => log.append([payload(i)])));
+    expect(log.stats.appends).toBe(n);
+    expect(log.stats.fsyncs).toBeGreaterThan(0);
+    expect(log.stats.fsyncs).toBeLessThan(n / 5);
+    const entries = await log.read(log.startOffset, Number.POSITIVE_INFINITY);
+    expect(entries).toHaveLength(n);
+    expect(entries.map((e) => e.offset)).toEqual(offsets.map((o) => o[0]));
+    expect(entries.map((e) => e.payload.toString())).toEqual(
+      Array.from({ length: n }, (_, i) => payload(i).toString()),
+    );
+    await log.close();
+  });
+
+  it('resolves an append only once its frame is on disk, and reopens with every acked frame', async () => {
+    const log = await StreamLog.open(dir);
+    const [offset] = await log.append([Buffer.from('{"a":1}')]);
+    expect(log.durableEnd).toBe((offset as number) + 8 + 7);
+    expect(statSync(join(dir, segmentFiles()[0] as string)).size).toBe(log.durableEnd);
+    await log.close();
+    const again = await StreamLog.open(dir);
+    expect(again.id).toBe(log.id);
+    expect((await again.read(0)).map((e) => e.payload.toString())).toEqual(['{"a":1}']);
+    await again.close();
+  });
+
+  it('cuts a torn tail (a partial frame) on open and keeps appending after the last whole frame', async () => {
+    const log = await StreamLog.open(dir);
+    await log.append([payload(1), payload(2)]);
+    const end = log.durableEnd;
+    await log.close();
+    const file = join(dir, segmentFiles()[0] as string);
+    appendFileSync(file, frame(payload(3)).subarray(0, 50));
+    const reopened = await StreamLog.open(dir);
+    expect(reopened.stats.truncatedBytes).toBe(50);
+    expect(reopened.durableEnd).toBe(end);
+    expect(statSync(file).size).toBe(end);
+    await reopened.append([payload(4)]);
+    expect((await reopened.read(0)).map((e) => e.payload.toString())).toEqual(
+      [1, 2, 4].map((i) => payload(i).toString()),
+    );
+    await reopened.close();
+  });
+
+  it('cuts a tail frame whose CRC does not match, and a length that is garbage', async () => {
+    const log = await StreamLog.open(dir);
+    await log.append([payload(1)]);
+    const end = log.durableEnd;
+    await log.close();
+    const file = join(dir, segmentFiles()[0] as string);
+    const bad = frame(payload(2));
+    bad[bad.length - 1] ^= 0xff;
+    appendFileSync(file, bad);
+    let reopened = await StreamLog.open(dir);
+    expect(reopened.durableEnd).toBe(end);
+    await reopened.close();
+    appendFileSync(file, Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1, 2, 3]));
+    reopened = await StreamLog.open(dir);
+    expect(reopened.durableEnd).toBe(end);
+    expect((await reopened.read(0)).map((e) => e.payload.toString())).toEqual([payload(1).toString()]);
+    await reopened.close();
+  });
+
+  it('rolls segments by size, reads across them, and deletes consumed ones (never the active one)', async () => {
+    const log = await StreamLog.open(dir, { segmentBytes: 1000 });
+    for (let i = 0; i < 30; i++) await log.append([payload(i)]);
+    expect(log.stats.segmentsRolled).toBeGreaterThan(2);
+    expect(segmentFiles().length).toBe(log.segmentCount);
+    const all = await log.read(0, Number.POSITIVE_INFINITY);
+    expect(all.map((e) => e.payload.toString())).toEqual(
+      Array.from({ length: 30 }, (_, i) => payload(i).toString()),
+    );
+    // Reading from the middle, with a small budget, still yields whole frames in order.
+    const middle = all[13] as { offset: number };
+    const some = await log.read(middle.offset, 300);
+    expect(some[0]?.payload.toString()).toBe(payload(13).toString());
+    const stopAt = await log.read(0, Number.POSITIVE_INFINITY, (e) => e.offset >= middle.offset);
+    expect(stopAt).toHaveLength(14);
+
+    const before = log.segmentCount;
+    const removed = await log.deleteBefore(middle.offset);
+    expect(removed).toBeGreaterThan(0);
+    expect(log.segmentCount).toBe(before - removed);
+    expect(log.startOffset).toBeLessThanOrEqual(middle.offset);
+    expect((await log.read(middle.offset, 200))[0]?.payload.toString()).toBe(payload(13).toString());
+    await log.deleteBefore(log.durableEnd);
+    expect(log.segmentCount).toBe(1);
+    await log.close();
+
+    const reopened = await StreamLog.open(dir, { segmentBytes: 1000 });
+    expect(reopened.durableEnd).toBe(all.at(-1)?.end);
+    await reopened.close();
+  });
+
+  it('refuses appends after close, and a log id file that is kept', async () => {
+    writeFileSync(join(dir, 'log.id'), 'fixed-id\n');
+    const log = await StreamLog.open(dir);
+    expect(log.id).toBe('fixed-id');
+    await log.close();
+    await expect(log.append([payload(1)])).rejects.toThrow(/closed/);
+  });
+});
