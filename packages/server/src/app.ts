@@ -11,6 +11,7 @@ import { type BootstrapResult, Tenancy } from './auth/tenancy.js';
 import type { ServerConfig } from './config.js';
 import { SecretBox, verifyToken } from './crypto.js';
 import { loadKeys } from './data-dir.js';
+import { openDatasets } from './datasets/open.js';
 import { FlowProblem, GatewayError } from './errors.js';
 import { openApiDocument, RouteTable } from './http/route.js';
 import { registerCatalog } from './routes/catalog.js';
@@ -170,6 +171,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   const keys = loadKeys(config.dataDir, config.secretKey);
   const connectors = config.connectors ? [...config.connectors] : await discoverConnectors();
   let listenUrl = `http://${config.host}:${config.port}`;
+  const datasets = await openDatasets(config.dataDir, new ResourceStore(db));
   const services: Services = {
     config,
     store: new ResourceStore(db),
@@ -179,6 +181,8 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
     keys,
     publicUrl: () => (config.publicUrl ?? listenUrl).replace(/\/+$/, ''),
     now: Date.now,
+    datasets: datasets.lake,
+    pipelines: datasets.pipelines,
   };
   const bootstrap = await services.tenancy.bootstrap(config.bootstrap);
   const stopStatistics = keepStatisticsFresh(db);
@@ -284,6 +288,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       stopStatistics();
       await app.close();
       await db.close();
+      await datasets.close();
     },
   };
 }

@@ -2,6 +2,8 @@ import type { Tenancy } from './auth/tenancy.js';
 import type { ServerConfig } from './config.js';
 import type { SecretBox } from './crypto.js';
 import type { Keys } from './data-dir.js';
+import type { Pipelines } from './datasets/pipeline.js';
+import type { DatasetWriter } from './datasets/writer.js';
 import type { SpecRegistry } from './specs/registry.js';
 import type { ResourceStore } from './store/resources.js';
 
@@ -16,4 +18,8 @@ export interface Services {
   /** The base of inlet URLs (`INFLOW_PUBLIC_URL`, or the listen address once known). */
   publicUrl: () => string;
   now: () => number;
+  /** Lands records in datasets as Parquet batches (`datasets/writer.ts`). */
+  datasets: DatasetWriter;
+  /** Mapping and validation on the way to a dataset (`datasets/pipeline.ts`). */
+  pipelines: Pipelines;
 }

@@ -1,0 +1,385 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { FlowProblem } from '../errors.js';
+import type { Doc, ResourceStore, Scope } from '../store/resources.js';
+import type { DatasetSchemas } from './dataset-schema.js';
+import { type ColumnNode, parquetSchemaOf, rowOf, ShapeMismatch } from './parquet-schema.js';
+
+export interface RecordFailure {
+  record: unknown;
+  reason: string;
+  path?: string;
+  code?: string;
+}
+
+export interface LandRequest {
+  scope: Scope;
+  datasetId: string;
+  /** Valid, mapped XDM records. */
+  records: Record<string, unknown>[];
+  /** Land in the batch's error file (row_errors), counted as failed. */
+  failures?: RecordFailure[];
+  origin: { flowId?: string; runId?: string; inletId?: string };
+  /** Idempotency key: landing the same key again returns the batch already landed (crash recovery / exactly-once). */
+  key?: string;
+}
+
+export interface LandedBatch {
+  batchId: string;
+  recordCount: number;
+  failedCount: number;
+  bytes: number;
+  files: { name: string; bytes: number }[];
+  created: boolean;
+}
+
+export interface DatasetWriter {
+  land(request: LandRequest): Promise<LandedBatch>;
+}
+
+/** What a batch folder holds besides its data: enough to finish its Catalog record after a crash. */
+export interface BatchManifest {
+  manifestVersion: 1;
+  batchId: string;
+  datasetId: string;
+  scope: Scope;
+  key?: string;
+  origin: LandRequest['origin'];
+  recordCount: number;
+  failedCount: number;
+  /** Data files under `data/`. */
+  files: { name: string; bytes: number; records: number }[];
+  /** Bytes of `meta/row_errors.json`, 0 when no record failed. */
+  errorBytes: number;
+  /** Failed records per error code. */
+  errorCodes: Record<string, number>;
+  /** The columns the data files were written with (what the preview reads them back with). */
+  columns: ColumnNode[];
+  created: number;
+}
+
+/** The Catalog's code for a batch that ingested some rows and refused others (reference §3.7, §13.2). */
+export const PARTIAL_INGEST_CODE = 'INGEST-1212-400';
+/** A record that does not fit the dataset's schema. */
+export const SCHEMA_MISMATCH_CODE = 'INGEST-1555-400';
+
+export const DATA_FILE = 'part-00000.parquet';
+export const ROW_ERRORS_FILE = 'row_errors.json';
+const MANIFEST = 'manifest.json';
+const TMP = '.tmp';
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function base32(bytes: Uint8Array, length: number): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5 && out.length < length) {
+      out += CROCKFORD[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= 0xff;
+  }
+  return out;
+}
+
+/** A ULID (26 chars, time-ordered), the id format of the real Catalog's batches. */
+export function newBatchId(now: number): string {
+  let time = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return time + base32(randomBytes(10), 16);
+}
+
+/** The batch id of an idempotency key: the same key always lands in the same folder. */
+function keyedBatchId(datasetId: string, key: string): string {
+  return base32(createHash('sha256').update(`${datasetId}\0${key}`).digest(), 26);
+}
+
+const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Writes `data` and fsyncs it before closing, so a rename after it publishes complete bytes. */
+async function writeDurable(path: string, data: Uint8Array | string): Promise<number> {
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+}
+
+/** Makes a directory's entries (new files, renames) durable. */
+async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * Datasets as Parquet under `{root}/{datasetId}/{batchId}/` (`data/part-00000.parquet`,
+ * `meta/row_errors.json`, `manifest.json`). A batch is written in `{root}/.tmp/`, fsynced, renamed
+ * into place (the commit point) and only then recorded in the Catalog; `recover()` at startup
+ * removes half-written temp folders and records batches that were renamed but not yet recorded.
+ */
+export class DatasetLake implements DatasetWriter {
+  constructor(
+    readonly root: string,
+    private readonly store: ResourceStore,
+    private readonly schemas: DatasetSchemas,
+    private readonly now: () => number = Date.now,
+    /** Test hook: runs between the rename and the Catalog record (a crash there is what `recover()` finishes). */
+    private readonly afterCommit?: (batchId: string) => Promise<void>,
+  ) {}
+
+  batchDir(datasetId: string, batchId: string): string {
+    if (!SAFE_ID.test(datasetId) || !SAFE_ID.test(batchId)) throw new Error('unsafe dataset or batch id');
+    return join(this.root, datasetId, batchId);
+  }
+
+  async land(request: LandRequest): Promise<LandedBatch> {
+    const { scope, datasetId } = request;
+    const schema = await this.schemas.of(scope, datasetId);
+    const batchId = request.key ? keyedBatchId(datasetId, request.key) : newBatchId(this.now());
+    const finalDir = this.batchDir(datasetId, batchId);
+    if (request.key) {
+      const done = await this.existing(scope, datasetId, batchId);
+      if (done) return done;
+    }
+
+    const rows: unknown[][] = [];
+    const failures: RecordFailure[] = [...(request.failures ?? [])];
+    for (const record of request.records) {
+      try {
+        rows.push(rowOf(schema.columns, record));
+      } catch (error) {
+        if (!(error instanceof ShapeMismatch)) throw error;
+        failures.push({ record, reason: error.message, path: error.path, code: SCHEMA_MISMATCH_CODE });
+      }
+    }
+
+    const tmp = join(this.root, TMP, `${batchId}.${randomBytes(4).toString('hex')}`);
+    await mkdir(join(tmp, 'data'), { recursive: true });
+    await mkdir(join(tmp, 'meta'), { recursive: true });
+    try {
+      const files: BatchManifest['files'] = [];
+      if (rows.length > 0) {
+        const buffer = parquetWriteBuffer({
+          columnData: schema.columns.map((c, i) => ({ name: c.name, data: rows.map((r) => r[i]) })),
+          schema: parquetSchemaOf(schema.columns),
+          createdBy: 'inflow',
+        });
+        const bytes = await writeDurable(join(tmp, 'data', DATA_FILE), new Uint8Array(buffer));
+        files.push({ name: DATA_FILE, bytes, records: rows.length });
+      }
+      const errorCodes: Record<string, number> = {};
+      let errorBytes = 0;
+      if (failures.length > 0) {
+        const lines = failures.map((f) => {
+          const code = f.code ?? SCHEMA_MISMATCH_CODE;
+          errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+          return JSON.stringify({
+            code,
+            reason: f.reason,
+            ...(f.path === undefined ? {} : { path: f.path }),
+            record: f.record,
+          });
+        });
+        errorBytes = await writeDurable(join(tmp, 'meta', ROW_ERRORS_FILE), `${lines.join('\n')}\n`);
+      }
+      const manifest: BatchManifest = {
+        manifestVersion: 1,
+        batchId,
+        datasetId,
+        scope,
+        ...(request.key ? { key: request.key } : {}),
+        origin: request.origin,
+        recordCount: rows.length,
+        failedCount: failures.length,
+        files,
+        errorBytes,
+        errorCodes,
+        columns: schema.columns,
+        created: this.now(),
+      };
+      await writeDurable(join(tmp, MANIFEST), JSON.stringify(manifest));
+      await syncDir(join(tmp, 'data'));
+      await syncDir(join(tmp, 'meta'));
+      await syncDir(tmp);
+      await mkdir(join(this.root, datasetId), { recursive: true });
+      try {
+        await rename(tmp, finalDir);
+      } catch (error) {
+        // Another land with the same key committed first: that batch is the one.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (request.key && (code === 'ENOTEMPTY' || code === 'EEXIST')) {
+          const done = await this.existing(scope, datasetId, batchId);
+          if (done) return done;
+        }
+        throw error;
+      }
+      await syncDir(join(this.root, datasetId));
+      await this.afterCommit?.(batchId);
+      await this.record(manifest);
+      return landedOf(manifest, true);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** A keyed batch already landed: from the Catalog, or finished from its folder (a crash before the record). */
+  private async existing(scope: Scope, datasetId: string, batchId: string): Promise<LandedBatch | undefined> {
+    const manifest = await this.manifest(datasetId, batchId);
+    if (!manifest) return undefined;
+    if (!(await this.store.get('batches', scope, batchId))) await this.record(manifest);
+    return landedOf(manifest, false);
+  }
+
+  /** A batch folder's manifest, or undefined when there is no (complete) batch there. */
+  async manifest(datasetId: string, batchId: string): Promise<BatchManifest | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.batchDir(datasetId, batchId), MANIFEST), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      const parsed = JSON.parse(text) as BatchManifest;
+      return parsed.manifestVersion === 1 && parsed.batchId === batchId ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The Catalog batch record of a committed batch (reference §13.2 shape). */
+  private async record(m: BatchManifest): Promise<void> {
+    const now = this.now();
+    const bytes = m.files.reduce((n, f) => n + f.bytes, 0);
+    const status = m.recordCount === 0 && m.failedCount > 0 ? 'failed' : 'success';
+    const errors =
+      m.failedCount === 0
+        ? []
+        : [
+            {
+              code: PARTIAL_INGEST_CODE,
+              description: `Encountered ${m.failedCount} errors in the data. Successfully ingested ${m.recordCount} rows. Review the associated diagnostic files for additional details.`,
+            },
+            ...Object.entries(m.errorCodes).map(([code, recordCount]) => ({
+              code,
+              description: `${recordCount} record${recordCount === 1 ? '' : 's'} failed with ${code}: see meta?path=row_errors`,
+              recordCount,
+            })),
+          ];
+    const tags: Record<string, string[]> = { acp_producer: ['inflow'] };
+    if (m.origin.flowId) tags['inflow:flowId'] = [m.origin.flowId];
+    if (m.origin.runId) tags['inflow:runId'] = [m.origin.runId];
+    if (m.origin.inletId) tags['inflow:inletId'] = [m.origin.inletId];
+    const doc: Doc = {
+      id: m.batchId,
+      externalId: m.batchId,
+      status,
+      tags,
+      relatedObjects: [{ type: 'dataSet', id: m.datasetId }],
+      inputFormat: { format: 'parquet' },
+      imsOrg: m.scope.orgId,
+      started: m.created,
+      completed: m.created,
+      created: m.created,
+      updated: now,
+      recordCount: m.recordCount,
+      failedRecordCount: m.failedCount,
+      size: bytes,
+      metrics: {
+        inputRecordCount: m.recordCount + m.failedCount,
+        outputRecordCount: m.recordCount,
+        failedRecordCount: m.failedCount,
+        outputByteSize: bytes,
+        outputFileCount: m.files.length,
+      },
+      errors,
+      createdClient: 'inflow',
+      createdUser: 'inflow',
+      updatedUser: 'inflow',
+      version: '1.0.0',
+    };
+    try {
+      await this.store.insert('batches', m.scope, doc, '0', m.created);
+    } catch (error) {
+      // Recorded concurrently (same key): the record is there, which is all that matters.
+      if (!(await this.store.get('batches', m.scope, m.batchId))) throw error;
+    }
+  }
+
+  /**
+   * Startup recovery: temp folders are half-written batches (never visible) and are removed; a
+   * committed folder without a Catalog record (a crash between rename and record) is recorded
+   * now; a folder without a readable manifest is not a batch and is removed.
+   */
+  async recover(): Promise<{ removed: number; finished: number }> {
+    await mkdir(this.root, { recursive: true });
+    let removed = 0;
+    let finished = 0;
+    const tmpRoot = join(this.root, TMP);
+    if (await exists(tmpRoot)) {
+      for (const entry of await readdir(tmpRoot)) {
+        await rm(join(tmpRoot, entry), { recursive: true, force: true });
+        removed++;
+      }
+    }
+    const res = await this.store.db.query<{ id: string }>("select id from resources where kind = 'batches'");
+    const recorded = new Set(res.rows.map((r) => r.id));
+    for (const datasetId of await readdir(this.root)) {
+      if (datasetId === TMP || !SAFE_ID.test(datasetId)) continue;
+      const dir = join(this.root, datasetId);
+      if (!(await stat(dir)).isDirectory()) continue;
+      for (const batchId of await readdir(dir)) {
+        if (recorded.has(batchId) || !SAFE_ID.test(batchId)) continue;
+        const manifest = await this.manifest(datasetId, batchId);
+        if (manifest) {
+          await this.record(manifest);
+          finished++;
+        } else {
+          await rm(join(dir, batchId), { recursive: true, force: true });
+          removed++;
+        }
+      }
+    }
+    return { removed, finished };
+  }
+}
+
+function landedOf(m: BatchManifest, created: boolean): LandedBatch {
+  return {
+    batchId: m.batchId,
+    recordCount: m.recordCount,
+    failedCount: m.failedCount,
+    bytes: m.files.reduce((n, f) => n + f.bytes, 0),
+    files: m.files.map(({ name, bytes }) => ({ name, bytes })),
+    created,
+  };
+}
+
+/** Thrown for a dataset id that cannot name a folder (ids are hex; anything else is refused). */
+export function assertDatasetId(id: string): void {
+  if (!SAFE_ID.test(id))
+    throw new FlowProblem('1460-400', `${id} is not a dataset id`, { field: 'datasetId' });
+}
