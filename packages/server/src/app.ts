@@ -28,7 +28,7 @@ import { sourceConnectionsKind } from './routes/source-connections.js';
 import { registerSpecs } from './routes/specs.js';
 import { targetConnectionsKind } from './routes/target-connections.js';
 import type { Services } from './services.js';
-import { discoverConnectors, SpecRegistry } from './specs/registry.js';
+import { loadConnectors, SpecRegistry } from './specs/registry.js';
 import { type Db, keepStatisticsFresh, openDb } from './store/db.js';
 import { ResourceStore } from './store/resources.js';
 
@@ -169,7 +169,11 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   if (config.dataDir) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = await openDb(config.dataDir ? join(config.dataDir, 'metadata') : undefined);
   const keys = loadKeys(config.dataDir, config.secretKey);
-  const connectors = config.connectors ? [...config.connectors] : await discoverConnectors();
+  const loaded = await loadConnectors({
+    explicit: config.connectors,
+    searchPaths: config.connectorSearchPaths,
+  });
+  const connectors = loaded.connectors;
   let listenUrl = `http://${config.host}:${config.port}`;
   const datasets = await openDatasets(config.dataDir, new ResourceStore(db));
   const services: Services = {
@@ -214,6 +218,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
         new FlowProblem('1460-400', `The request URL is malformed: ${error.message}`),
       ),
   });
+  for (const event of loaded.events) app.log[event.level]({ connectorPackage: event.package }, event.message);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
   });

@@ -23,8 +23,14 @@ export interface ServerConfig {
   logLevel: string;
   /** Where log lines go (default stdout); tests capture them here. */
   logStream?: { write(line: string): void };
-  /** Connectors to serve; default: discovered among installed packages (keyword `inflow-connector`). */
-  connectors?: readonly AnySourceConnector[];
+  /**
+   * `INFLOW_CONNECTORS` (comma-separated): connectors to serve besides the built-ins, as connector
+   * values or package names / paths to import. When given, nothing is discovered; default: every
+   * installed package with the keyword `inflow-connector` (docs/decisions/0013).
+   */
+  connectors?: readonly (AnySourceConnector | string)[];
+  /** Where discovery looks (each folder's and its parents' `node_modules`); default the server's folder and the working dir. */
+  connectorSearchPaths?: readonly string[];
 }
 
 function int(value: string | undefined, name: string, fallback: number): number {
@@ -49,5 +55,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     bootstrap,
     tokenTtlSeconds: int(env.INFLOW_TOKEN_TTL_SECONDS, 'INFLOW_TOKEN_TTL_SECONDS', 86399),
     logLevel: env.INFLOW_LOG_LEVEL || 'info',
+    ...(env.INFLOW_CONNECTORS?.trim()
+      ? {
+          connectors: env.INFLOW_CONNECTORS.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        }
+      : {}),
   };
 }

@@ -1,7 +1,15 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AnySourceConnector, ConnectionSpec, FlowSpec, JsonSchema } from '@inflow/core';
+
+export {
+  BUILT_IN_CONNECTORS,
+  CONNECTOR_KEYWORD,
+  type ConnectorLoad,
+  type ConnectorLoadEvent,
+  discoverConnectors,
+  findConnectorPackages,
+  type LoadConnectorsOptions,
+  loadConnectors,
+} from './discovery.js';
 
 /** The data lake target connection spec (reference §5). */
 export const DATA_LAKE_SPEC_ID = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
@@ -253,66 +261,4 @@ export class SpecRegistry {
   flowSpec(id: string): FlowSpec | undefined {
     return this.flowSpecs.find((s) => s.id === id);
   }
-}
-
-const isConnector = (v: unknown): v is AnySourceConnector =>
-  typeof v === 'object' &&
-  v !== null &&
-  (v as { specificationVersion?: unknown }).specificationVersion === 'v1' &&
-  typeof (v as { connectionSpec?: unknown }).connectionSpec === 'object';
-
-/** Package names with the keyword `inflow-connector` in the node_modules folders above `from`. */
-export function findConnectorPackages(from: string): string[] {
-  const names = new Set<string>();
-  let dir = from;
-  for (;;) {
-    const nm = join(dir, 'node_modules');
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(nm);
-    } catch {
-      entries = [];
-    }
-    for (const entry of entries) {
-      const candidates = entry.startsWith('@')
-        ? (() => {
-            try {
-              return readdirSync(join(nm, entry)).map((n) => `${entry}/${n}`);
-            } catch {
-              return [];
-            }
-          })()
-        : [entry];
-      for (const name of candidates) {
-        try {
-          const pkg = JSON.parse(readFileSync(join(nm, name, 'package.json'), 'utf8')) as {
-            keywords?: unknown;
-          };
-          if (Array.isArray(pkg.keywords) && pkg.keywords.includes('inflow-connector')) names.add(name);
-        } catch {
-          // not a package
-        }
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return [...names].sort();
-}
-
-/**
- * Loads every installed connector package: adding `@inflow/connector-x` (or any package with the
- * keyword `inflow-connector` exporting a `defineSourceConnector()` value) adds its spec.
- */
-export async function discoverConnectors(
-  from = dirname(fileURLToPath(import.meta.url)),
-): Promise<AnySourceConnector[]> {
-  const found: AnySourceConnector[] = [];
-  for (const name of findConnectorPackages(from)) {
-    const mod = (await import(name)) as Record<string, unknown>;
-    for (const value of Object.values(mod)) if (isConnector(value)) found.push(value);
-  }
-  const seen = new Set<string>();
-  return found.filter((c) => !seen.has(c.connectionSpec.id) && seen.add(c.connectionSpec.id));
 }
