@@ -16,6 +16,7 @@ import { FlowProblem, GatewayError } from './errors.js';
 import { openApiDocument, RouteTable } from './http/route.js';
 import { registerCatalog } from './routes/catalog.js';
 import { registerConnectionVerbs } from './routes/connection-verbs.js';
+import { registerDataAccess } from './routes/data-access.js';
 import { connectionsKind } from './routes/connections.js';
 import { flowsKind, registerFlowActions } from './routes/flows.js';
 import { registerIms } from './routes/ims.js';
@@ -268,6 +269,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   registerRuns(table, services);
   registerMappingSets(table, services);
   registerCatalog(table, services);
+  registerDataAccess(table, services);
   registerSchemaRegistry(table, services);
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {

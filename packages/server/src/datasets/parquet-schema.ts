@@ -149,27 +149,20 @@ export function rowOf(columns: readonly ColumnNode[], record: Record<string, unk
   return columns.map((c) => columnValue(c, record[c.name], c.name));
 }
 
-/** A value read back from Parquet (by hyparquet) as JSON: bigints become numbers, JSON text is parsed. */
+/** A value read back from Parquet (by hyparquet, which parses JSON columns) as JSON: bigints become numbers, null fields are left out. */
 export function jsonValue(node: ColumnNode | undefined, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value === 'bigint') return Number(value);
-  if (node?.kind === 'json' && typeof value === 'string') {
-    try {
-      return JSON.parse(value);
-    } catch {
-      return value;
-    }
-  }
-  if (node?.kind === 'group' && isPlainObject(value)) {
+  if (Array.isArray(value)) return value.map((v) => jsonValue(undefined, v));
+  if (isPlainObject(value)) {
+    const children = node?.kind === 'group' ? node.children : undefined;
     const out: Record<string, unknown> = {};
-    for (const child of node.children ?? []) {
-      const v = jsonValue(child, value[child.name]);
-      if (v !== null) out[child.name] = v;
+    for (const [k, v] of Object.entries(value)) {
+      const child = children?.find((c) => c.name === k);
+      const json = jsonValue(child, v);
+      if (json !== null || !children) out[k] = json;
     }
     return out;
-  }
-  if (isPlainObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonValue(undefined, v)]));
   }
   return value;
 }

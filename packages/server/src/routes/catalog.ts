@@ -139,4 +139,21 @@ export function registerCatalog(table: RouteTable, services: Services): void {
       return Object.fromEntries(docs.map(({ id, ...rest }) => [id, rest]));
     },
   });
+  table.add({
+    method: 'GET',
+    url: '/data/foundation/catalog/batches/:id',
+    operationId: 'getBatch',
+    summary: 'Get a batch: an object keyed by its id',
+    tag: 'Catalog',
+    auth: 'platform',
+    responses: { 200: { description: '{ "<batchId>": batch }' }, 404: { description: 'Not found' } },
+    handler: async (req) => {
+      const call = callOf(req);
+      const id = (req.params as { id: string }).id;
+      const stored = await services.store.get('batches', scopeOf(call), id);
+      if (!stored) throw notFound('batches', id);
+      const { id: _id, ...rest } = stored.doc;
+      return { [id]: rest };
+    },
+  });
 }
