@@ -3,6 +3,9 @@
 // PostgreSQL: starts a throwaway cluster with scripts/services/postgres.sh (or uses the superuser
 // URL in INFLOW_TEST_PG_URL), creates a login role with a password and a database it owns, and
 // provides them to the tests as `inject('postgres')`. Teardown drops both and stops the cluster.
+// S3: starts a throwaway Ceph cluster with radosgw (scripts/services/radosgw.sh), or uses the
+// server named by INFLOW_TEST_S3_URL, INFLOW_TEST_S3_ACCESS_KEY and INFLOW_TEST_S3_SECRET_KEY, and
+// provides it as `inject('s3')`. The two start in parallel (radosgw takes ~15 s).
 // A missing server fails the run with the command that installs it: never a silent skip.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,10 +18,17 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 // Loads the `ProvidedContext` augmentation (what `inject('postgres')` returns).
-import type {} from '../../packages/testkit/src/services.js';
+import type { TestPostgres, TestS3 } from '../../packages/testkit/src/services.js';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('./postgres.sh', import.meta.url));
+const radosgwScript = fileURLToPath(new URL('./radosgw.sh', import.meta.url));
+
+/** A started service: what the tests get, and how to stop it. */
+interface Started<T> {
+  provided: T;
+  teardown: () => Promise<void>;
+}
 
 async function startCluster(): Promise<{ url: string; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'inflow-pg-'));
@@ -45,7 +55,7 @@ async function startCluster(): Promise<{ url: string; stop: () => Promise<void> 
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+async function startPostgres(): Promise<Started<TestPostgres>> {
   const external = process.env.INFLOW_TEST_PG_URL;
   const cluster = external ? { url: external, stop: async () => {} } : await startCluster();
   const admin = new pg.Client({ connectionString: cluster.url, connectionTimeoutMillis: 10_000 });
@@ -75,16 +85,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await admin.end();
 
   const { hostname, port } = new URL(cluster.url);
-  project.provide('postgres', {
+  const provided: TestPostgres = {
     host: hostname,
     port: Number(port || 5432),
     database,
     user,
     password,
     adminUrl: cluster.url,
-  });
+  };
 
-  return async () => {
+  const teardown = async () => {
     if (external) {
       const cleanup = new pg.Client({ connectionString: cluster.url });
       await cleanup.connect();
@@ -93,5 +103,70 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await cleanup.end();
     }
     await cluster.stop();
+  };
+  return { provided, teardown };
+}
+
+async function startS3(): Promise<Started<TestS3>> {
+  const region = 'us-east-1';
+  const url = process.env.INFLOW_TEST_S3_URL;
+  if (url) {
+    const accessKeyId = process.env.INFLOW_TEST_S3_ACCESS_KEY;
+    const secretAccessKey = process.env.INFLOW_TEST_S3_SECRET_KEY;
+    if (!accessKeyId || !secretAccessKey) {
+      throw new Error(
+        'INFLOW_TEST_S3_URL is set: set INFLOW_TEST_S3_ACCESS_KEY and INFLOW_TEST_S3_SECRET_KEY too (a user of that S3 server)',
+      );
+    }
+    return { provided: { endpoint: url, region, accessKeyId, secretAccessKey }, teardown: async () => {} };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'inflow-rgw-'));
+  const stop = async () => {
+    await run('bash', [radosgwScript, 'stop', dir]).catch((error: unknown) => {
+      console.error(`stopping the test radosgw in ${dir} failed:`, error);
+    });
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const { stdout } = await run('bash', [radosgwScript, 'start', dir], { timeout: 180_000 });
+    const line = (name: string) => {
+      const value = new RegExp(`^${name}=(.+)$`, 'm').exec(stdout)?.[1];
+      if (!value) throw new Error(`${radosgwScript} start printed no ${name} line`);
+      return value;
+    };
+    return {
+      provided: {
+        endpoint: line('INFLOW_TEST_S3_URL'),
+        region,
+        accessKeyId: line('INFLOW_TEST_S3_ACCESS_KEY'),
+        secretAccessKey: line('INFLOW_TEST_S3_SECRET_KEY'),
+      },
+      teardown: stop,
+    };
+  } catch (error) {
+    await stop();
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    throw new Error(
+      `Integration tests need an S3 server (radosgw) and could not start it.\n${stderr ?? String(error)}\n` +
+        'Install it with `apt-get update && apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd`, ' +
+        'or set INFLOW_TEST_S3_URL, INFLOW_TEST_S3_ACCESS_KEY and INFLOW_TEST_S3_SECRET_KEY to an S3 server you run.',
+      { cause: error },
+    );
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const [postgres, s3] = await Promise.allSettled([startPostgres(), startS3()]);
+  if (postgres.status === 'rejected' || s3.status === 'rejected') {
+    // Stop whichever did start before failing the run with the other's reason.
+    if (postgres.status === 'fulfilled') await postgres.value.teardown();
+    if (s3.status === 'fulfilled') await s3.value.teardown();
+    const reasons = [postgres, s3].flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    throw reasons.length === 1 ? reasons[0] : new AggregateError(reasons, reasons.map(String).join('\n\n'));
+  }
+  project.provide('postgres', postgres.value.provided);
+  project.provide('s3', s3.value.provided);
+  return async () => {
+    await Promise.all([postgres.value.teardown(), s3.value.teardown()]);
   };
 }

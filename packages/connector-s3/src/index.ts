@@ -1,5 +1,8 @@
+export { CONNECT_TIMEOUT_MS, DEFAULT_REGION, S3Error, type S3ErrorCode } from './s3-client.js';
 export { s3Connector } from './s3-connector.js';
-export type { S3Credentials, S3SourceParams } from './s3-credentials.js';
+export type { S3Credentials, S3FileType, S3SourceParams } from './s3-credentials.js';
+export { DEFAULT_PREVIEW_COUNT, MAX_PREVIEW_COUNT } from './s3-explore.js';
+export { READ_BATCH_SIZE, type S3ReadState } from './s3-read.js';
 export type { S3SetupInput } from './s3-setup.js';
 export {
   CLOUD_STORAGE_FLOW_SPEC_ID,

@@ -1,5 +1,8 @@
 import { defineSourceConnector } from '@inflow/core';
+import { testConnection } from './s3-client.js';
 import { s3Credentials, s3SourceParams } from './s3-credentials.js';
+import { exploreSource, previewFile } from './s3-explore.js';
+import { readFiles } from './s3-read.js';
 import { s3SetupInput, s3SetupSteps } from './s3-setup.js';
 import {
   CLOUD_STORAGE_FLOW_SPEC_ID,
@@ -31,4 +34,8 @@ export const s3Connector = defineSourceConnector({
   auth: [{ name: S3_AUTH_SPEC_NAME, type: 'KeyBased', schema: s3Credentials }],
   sourceParams: s3SourceParams,
   setup: { input: s3SetupInput, steps: s3SetupSteps },
+  test: testConnection,
+  explore: exploreSource,
+  preview: previewFile,
+  read: readFiles,
 });

@@ -25,12 +25,45 @@ export const s3Credentials = z
       .regex(/^[a-z0-9-]+$/, 'must be a region name such as us-east-1')
       .optional()
       .describe('Signing region, default us-east-1'),
+    bucketName: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+        'must be a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens',
+      )
+      .optional()
+      .describe('Restricts the connection to this bucket (for keys that may not list every bucket)'),
+    folderPath: z
+      .string()
+      .optional()
+      .describe('Restricts the connection to this folder of bucketName, e.g. campaigns/2024'),
   })
   .describe('defines auth params required for connecting to amazon-s3');
 
 export type S3Credentials = z.output<typeof s3Credentials>;
 
-/** A source connection's `params`: what to read (reference §3.4, cloud storage). */
+/** The file formats `read` and `preview` parse (the source connection's `data.format`). */
+export const S3_FILE_TYPES = ['delimited', 'json', 'parquet'] as const;
+export type S3FileType = (typeof S3_FILE_TYPES)[number];
+
+/** Compression of delimited and JSON files (`data.properties.compressionType`). */
+export const S3_COMPRESSION_TYPES = ['none', 'gzip'] as const;
+
+/** Text encodings of delimited files (`data.properties.encoding`). */
+export const S3_ENCODINGS = ['UTF-8', 'ISO-8859-1'] as const;
+
+/** A column delimiter: one character, or `\t` written as two characters (the reader maps it to a tab). */
+export const columnDelimiter = z
+  .string()
+  .refine((value) => value === '\\t' || (value.length === 1 && !'"\r\n'.includes(value)), {
+    message: 'must be one character (or \\t), not a quote or a line break',
+  });
+
+/**
+ * A source connection's `params` (reference §3.4, cloud storage), plus the file format the
+ * flow reads it with: the server copies the source connection's `data.format` into `fileType`
+ * and `data.properties` (`columnDelimiter`, `compressionType`, `encoding`) beside `path`.
+ */
 export const s3SourceParams = z.object({
   path: z
     .string()
@@ -40,6 +73,18 @@ export const s3SourceParams = z.object({
     ),
   type: z.enum(['file', 'folder']).optional().describe('Whether path is a file or a folder'),
   recursive: z.boolean().optional().describe('Read sub-folders too'),
+  fileType: z
+    .enum(S3_FILE_TYPES)
+    .optional()
+    .describe(
+      "delimited, json or parquet; by each file's extension when absent (.csv, .tsv, .json, .jsonl, .parquet)",
+    ),
+  columnDelimiter: columnDelimiter.optional().describe('The column delimiter of delimited files, default ,'),
+  compressionType: z
+    .enum(S3_COMPRESSION_TYPES)
+    .optional()
+    .describe('gzip or none; by the .gz extension when absent'),
+  encoding: z.enum(S3_ENCODINGS).optional().describe('The text encoding of delimited files, default UTF-8'),
 });
 
 export type S3SourceParams = z.output<typeof s3SourceParams>;

@@ -14,7 +14,7 @@ export {
   startRecordingServer,
 } from './recording-server.js';
 export { fillPlaceholders, parseSeedCurls, readSeed, SEEDS_DIR, type SeedRequest } from './seed-curl.js';
-export type { TestPostgres } from './services.js';
+export type { TestPostgres, TestS3 } from './services.js';
 export {
   assertSetupStepError,
   countByRoute,

@@ -15,8 +15,22 @@ export interface TestPostgres {
   adminUrl: string;
 }
 
+/**
+ * What `inject('s3')` returns: a real S3 server (radosgw, which verifies SigV4) and the key pair
+ * of a user on it. Clients must use path-style addressing (`forcePathStyle: true`).
+ */
+export interface TestS3 {
+  /** `http://127.0.0.1:PORT`. */
+  endpoint: string;
+  /** The signing region, `us-east-1`. */
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
 declare module 'vitest' {
   export interface ProvidedContext {
     postgres: TestPostgres;
+    s3: TestS3;
   }
 }

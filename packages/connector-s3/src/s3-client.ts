@@ -1,0 +1,215 @@
+import { ListBucketsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { InflowError, redact, type TestResult } from '@inflow/core';
+import type { S3Credentials } from './s3-credentials.js';
+
+/** How long connecting to the endpoint may take before it is a failure. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+/** The signing region when the credentials name none. */
+export const DEFAULT_REGION = 'us-east-1';
+
+/** A `TestResult.code`, also carried by every `S3Error`. */
+export type S3ErrorCode = 'auth_failed' | 'network' | 'permission' | 'not_found' | 'invalid' | 'format';
+
+/**
+ * A failure talking to S3 or reading a file: the key pair refused, the endpoint unreachable, a
+ * bucket or key missing or forbidden, a file that does not parse. The message names the
+ * endpoint, bucket or key as needed, never the secret; `code` is the stable reason, `s3Code`
+ * the service's error code (`SignatureDoesNotMatch`, `AccessDenied`, …) when it sent one.
+ */
+export class S3Error extends InflowError {
+  override readonly name = 'S3Error';
+  readonly code: S3ErrorCode;
+  readonly s3Code: string | undefined;
+  /** HTTP status of the service's answer, when there was one. */
+  readonly status: number | undefined;
+  /** True for failures that may pass on their own: the network, throttling, a 5xx. */
+  readonly isRetryable: boolean;
+
+  constructor(input: {
+    message: string;
+    code: S3ErrorCode;
+    s3Code?: string | undefined;
+    status?: number | undefined;
+    isRetryable?: boolean;
+    cause?: unknown;
+  }) {
+    super(input.message, { cause: input.cause });
+    this.code = input.code;
+    this.s3Code = input.s3Code;
+    this.status = input.status;
+    this.isRetryable = input.isRetryable ?? input.code === 'network';
+  }
+
+  static override isInstance(error: unknown): error is S3Error {
+    return InflowError.isInstance(error) && error.name === 'S3Error';
+  }
+}
+
+/** The endpoint the credentials reach, for messages: `http://127.0.0.1:7480` or AWS's regional one. */
+export function endpointOf(credentials: S3Credentials): string {
+  return credentials.serviceUrl ?? `https://s3.${credentials.region ?? DEFAULT_REGION}.amazonaws.com`;
+}
+
+/**
+ * An S3 client for validated credentials. Path-style addressing for S3-compatible endpoints
+ * (no bucket in the host name), and checksums only where S3 requires them: S3-compatible
+ * servers (Ceph Pacific) reject the SDK's streaming trailer checksums. The SDK retries
+ * throttling, 5xx and network errors itself (3 attempts).
+ */
+export function createClient(credentials: S3Credentials): S3Client {
+  return new S3Client({
+    region: credentials.region ?? DEFAULT_REGION,
+    ...(credentials.serviceUrl ? { endpoint: credentials.serviceUrl, forcePathStyle: true } : {}),
+    credentials: {
+      accessKeyId: credentials.s3AccessKey,
+      secretAccessKey: credentials.s3SecretKey,
+      ...(credentials.s3SessionToken ? { sessionToken: credentials.s3SessionToken } : {}),
+    },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS },
+  });
+}
+
+const AUTH_CODES = new Set([
+  'SignatureDoesNotMatch',
+  'InvalidAccessKeyId',
+  'InvalidToken',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'InvalidSecurity',
+]);
+const NOT_FOUND_CODES = new Set(['NoSuchBucket', 'NoSuchKey', 'NotFound']);
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was reset',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable',
+  ETIMEDOUT: 'the connection timed out',
+  EPIPE: 'the connection was closed',
+  TimeoutError: 'the connection timed out',
+};
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
+
+/** The host (and port) of the endpoint, for network messages. */
+function hostOf(credentials: S3Credentials): string {
+  try {
+    return new URL(endpointOf(credentials)).host;
+  } catch {
+    return endpointOf(credentials);
+  }
+}
+
+/**
+ * What a failed S3 call means, as an `S3Error`. Decided by the service's error code, the HTTP
+ * status and the errno, never by message text; the secret and the session token are redacted
+ * from whatever text is kept. `doing` says what was being done (`listing s3://acme/in/`).
+ */
+export function s3Failure(error: unknown, credentials: S3Credentials, doing: string): S3Error {
+  if (S3Error.isInstance(error)) return error;
+  const e = error as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  const name = typeof e?.name === 'string' ? e.name : '';
+  const errno = typeof e?.code === 'string' ? e.code : '';
+  const secrets = [credentials.s3SecretKey, credentials.s3SessionToken ?? ''].filter(Boolean);
+  const make = (code: S3ErrorCode, message: string, isRetryable?: boolean) =>
+    new S3Error({
+      message: redact(message, secrets),
+      code,
+      s3Code: status !== undefined && name ? name : undefined,
+      status,
+      ...(isRetryable === undefined ? {} : { isRetryable }),
+      cause: error,
+    });
+
+  if (status !== undefined) {
+    if (AUTH_CODES.has(name)) {
+      return make(
+        'auth_failed',
+        `${endpointOf(credentials)} rejected the key pair (${name}) while ${doing}: check s3AccessKey and s3SecretKey${
+          name.includes('Token') ? ', and that s3SessionToken has not expired' : ''
+        }`,
+      );
+    }
+    if (name === 'AccessDenied' || name === 'AllAccessDisabled' || status === 403) {
+      return make(
+        'permission',
+        `the key pair was accepted, but has no permission for ${doing} (${name || 'HTTP 403'}): grant it s3:ListBucket and s3:GetObject there`,
+      );
+    }
+    if (NOT_FOUND_CODES.has(name) || status === 404) {
+      return make(
+        'not_found',
+        `nothing found while ${doing} (${name || 'HTTP 404'}): check the bucket and path`,
+      );
+    }
+    if (name === 'InvalidRange') {
+      return make('invalid', `${doing} asked for a byte range beyond the end of the object (InvalidRange)`);
+    }
+    const retryable = status >= 500 || status === 429 || name === 'SlowDown';
+    return make(
+      retryable ? 'network' : 'invalid',
+      `${endpointOf(credentials)} answered HTTP ${status}${name ? ` (${name})` : ''} while ${doing}`,
+      retryable,
+    );
+  }
+  const host = hostOf(credentials);
+  const low = errno || name;
+  if (DNS_CODES.has(low)) {
+    return make('network', `cannot resolve host "${host}" while ${doing}: check serviceUrl`);
+  }
+  if (NETWORK_CODES[low]) {
+    return make(
+      'network',
+      `cannot reach ${host} while ${doing}: ${NETWORK_CODES[low]} (${low}); check serviceUrl and that Inflow can reach the endpoint`,
+    );
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return make('network', `${doing} failed talking to ${host}: ${text}`);
+}
+
+/**
+ * The `test` verb. With `bucketName`: lists one key of it (under `folderPath`). Without:
+ * lists the buckets. A refused key pair is `auth_failed`, an unreachable endpoint `network`
+ * (naming the host), a bucket the key may not list `permission`. Never throws, never includes
+ * the secret or a stack trace.
+ */
+export async function testConnection(
+  credentials: S3Credentials,
+  options: { signal?: AbortSignal } = {},
+): Promise<TestResult> {
+  const client = createClient(credentials);
+  const where = endpointOf(credentials);
+  const bucket = credentials.bucketName;
+  const doing = bucket ? `listing bucket "${bucket}"` : 'listing the buckets';
+  try {
+    if (bucket) {
+      const prefix = credentials.folderPath?.replace(/^\/+/, '');
+      await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1, ...(prefix ? { Prefix: prefix } : {}) }),
+        { abortSignal: options.signal },
+      );
+      return { ok: true, message: `the key pair may list bucket "${bucket}" at ${where}` };
+    }
+    const result = await client.send(new ListBucketsCommand({}), { abortSignal: options.signal });
+    const count = result.Buckets?.length ?? 0;
+    return {
+      ok: true,
+      message: `the key pair was accepted by ${where}: it sees ${count} bucket${count === 1 ? '' : 's'}`,
+    };
+  } catch (error) {
+    if (options.signal?.aborted)
+      return { ok: false, code: 'network', message: 'the connection test was cancelled' };
+    const failure = s3Failure(error, credentials, doing);
+    const message =
+      failure.code === 'permission' && !bucket
+        ? `the key pair was accepted by ${where}, but may not list the buckets (${failure.s3Code ?? 'AccessDenied'}): set bucketName to a bucket it may read, or grant it s3:ListAllMyBuckets`
+        : failure.code === 'permission'
+          ? `the key pair was accepted by ${where}, but has no permission to list bucket "${bucket}" (${failure.s3Code ?? 'AccessDenied'}): grant it s3:ListBucket and s3:GetObject there`
+          : failure.message;
+    return { ok: false, code: failure.code, message };
+  } finally {
+    client.destroy();
+  }
+}

@@ -1,0 +1,557 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { ExploreColumn, JsonValue } from '@inflow/core';
+import { InflowValidationError } from '@inflow/core';
+import {
+  type AsyncBuffer,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetReadObjects,
+  parquetSchema,
+  type SchemaTree,
+} from 'hyparquet';
+import { S3Error } from './s3-client.js';
+import { S3_FILE_TYPES, type S3FileType } from './s3-credentials.js';
+import { displayPath } from './s3-path.js';
+import { DelimitedParser, type DelimitedRow, JsonRecordScanner, TextFormatError } from './s3-text.js';
+
+/** How a file is parsed: its type and, for text, delimiter, compression and encoding. */
+export interface FileFormat {
+  fileType: S3FileType;
+  /** The column delimiter of delimited files. */
+  delimiter: string;
+  compression: 'none' | 'gzip';
+  encoding: 'UTF-8' | 'ISO-8859-1';
+}
+
+/** What the caller asked for; anything absent is decided by the file's name. */
+export interface FormatOptions {
+  fileType?: string | undefined;
+  columnDelimiter?: string | undefined;
+  compressionType?: string | undefined;
+  encoding?: string | undefined;
+}
+
+/** An object to read, as a listing returns it. */
+export interface S3Object {
+  bucket: string;
+  key: string;
+  /** Bytes. */
+  size: number;
+  /** LastModified, epoch ms. */
+  modified: number;
+  etag: string;
+}
+
+const EXTENSIONS: Record<string, S3FileType> = {
+  csv: 'delimited',
+  tsv: 'delimited',
+  txt: 'delimited',
+  json: 'json',
+  jsonl: 'json',
+  ndjson: 'json',
+  parquet: 'parquet',
+};
+
+/**
+ * The format of one file: the options where given, else its extension (`.csv.gz` is gzip
+ * delimited, `.tsv` tab-delimited). `fields` names the inputs in errors (`fileType` for
+ * explore, `params.fileType` for read).
+ */
+export function formatOf(key: string, options: FormatOptions, fields: { prefix: string }): FileFormat {
+  const name = key.slice(key.lastIndexOf('/') + 1).toLowerCase();
+  const gz = name.endsWith('.gz');
+  const base = gz ? name.slice(0, -3) : name;
+  const extension = base.includes('.') ? base.slice(base.lastIndexOf('.') + 1) : '';
+  const field = (f: string) => `${fields.prefix}${f}`;
+
+  const given = options.fileType?.toLowerCase();
+  let fileType: S3FileType | undefined;
+  if (given !== undefined) {
+    if (!(S3_FILE_TYPES as readonly string[]).includes(given)) {
+      throw new InflowValidationError(
+        `${field('fileType')} must be delimited, json or parquet, not "${options.fileType}"`,
+        [{ path: field('fileType'), message: 'must be delimited, json or parquet' }],
+      );
+    }
+    fileType = given as S3FileType;
+  } else {
+    fileType = EXTENSIONS[extension];
+    if (!fileType) {
+      throw new InflowValidationError(
+        `set ${field('fileType')} (delimited, json or parquet): the type of ${displayPath('…', key)} cannot be told from its name`,
+        [{ path: field('fileType'), message: 'is required for a file without a known extension' }],
+      );
+    }
+  }
+
+  const compressionGiven = options.compressionType?.toLowerCase();
+  if (compressionGiven !== undefined && compressionGiven !== 'gzip' && compressionGiven !== 'none') {
+    throw new InflowValidationError(
+      `${field('compressionType')} "${options.compressionType}" is not supported: use gzip, or none for plain files`,
+      [{ path: field('compressionType'), message: 'must be gzip or none' }],
+    );
+  }
+  const compression = compressionGiven === undefined ? (gz ? 'gzip' : 'none') : compressionGiven;
+  if (fileType === 'parquet' && compression !== 'none') {
+    throw new InflowValidationError(
+      `${field('compressionType')} does not apply to parquet: Parquet compresses its own pages`,
+      [{ path: field('compressionType'), message: 'does not apply to parquet' }],
+    );
+  }
+
+  let delimiter = options.columnDelimiter ?? (extension === 'tsv' ? '\t' : ',');
+  if (delimiter === '\\t') delimiter = '\t';
+  if (delimiter.length !== 1 || '"\r\n'.includes(delimiter)) {
+    throw new InflowValidationError(
+      `${field('columnDelimiter')} must be one character (or \\t), not a quote or a line break`,
+      [{ path: field('columnDelimiter'), message: 'must be one character' }],
+    );
+  }
+
+  const encodingGiven = options.encoding?.toUpperCase();
+  if (encodingGiven !== undefined && encodingGiven !== 'UTF-8' && encodingGiven !== 'ISO-8859-1') {
+    throw new InflowValidationError(`${field('encoding')} must be UTF-8 or ISO-8859-1`, [
+      { path: field('encoding'), message: 'must be UTF-8 or ISO-8859-1' },
+    ]);
+  }
+  return {
+    fileType,
+    delimiter,
+    compression,
+    encoding: (encodingGiven ?? 'UTF-8') as FileFormat['encoding'],
+  };
+}
+
+/** What reading a file needs besides the file. */
+export interface ReadFileOptions {
+  /** Records to skip first (a file resumed part-way). */
+  skip?: number;
+  signal?: AbortSignal | undefined;
+  /** Called with the size of every chunk fetched from S3 (compressed bytes). */
+  onBytes?: (bytes: number) => void;
+  /** Text formats: parse no more than about this many records (previews). */
+  stopAfter?: number;
+}
+
+/** Wraps a parse failure with the file and what to do. */
+function formatFailure(object: S3Object, format: FileFormat, error: unknown): unknown {
+  if (!(error instanceof TextFormatError) && !(error instanceof SyntaxError) && !isParquetError(error)) {
+    return error;
+  }
+  const where = displayPath(object.bucket, object.key);
+  const text = error instanceof Error ? error.message : String(error);
+  return new S3Error({
+    message: `${where} is not a valid ${format.compression === 'gzip' ? 'gzip-compressed ' : ''}${format.fileType} file: ${text}`,
+    code: 'format',
+    cause: error,
+  });
+}
+
+function isParquetError(error: unknown): boolean {
+  return error instanceof Error && /parquet/i.test(error.message) && !S3Error.isInstance(error);
+}
+
+/** The body of an object as a Node stream, from `start` (bytes) when given. */
+async function getBody(
+  client: S3Client,
+  object: S3Object,
+  signal: AbortSignal | undefined,
+  range?: string,
+): Promise<Readable> {
+  const result = await client.send(
+    new GetObjectCommand({
+      Bucket: object.bucket,
+      Key: object.key,
+      // The version listed: a file rewritten since is read in full next time, not mixed.
+      IfMatch: object.etag || undefined,
+      ...(range ? { Range: range } : {}),
+    }),
+    { abortSignal: signal },
+  );
+  return result.Body as Readable;
+}
+
+/** The decoded text chunks of an object: gunzipped and decoded as asked, raw bytes counted. */
+async function* textChunks(
+  client: S3Client,
+  object: S3Object,
+  format: FileFormat,
+  options: ReadFileOptions,
+): AsyncGenerator<string> {
+  const body = await getBody(client, object, options.signal);
+  const decoder = new TextDecoder(format.encoding === 'UTF-8' ? 'utf-8' : 'latin1');
+  let source: AsyncIterable<Uint8Array> = body;
+  if (format.compression === 'gzip') {
+    if (options.onBytes) {
+      const onBytes = options.onBytes;
+      body.on('data', (chunk: Uint8Array) => onBytes(chunk.length));
+    }
+    const gunzip = createGunzip();
+    pipeline(body, gunzip, () => {});
+    source = gunzip;
+  }
+  try {
+    let first = true;
+    for await (const chunk of source) {
+      if (format.compression === 'none') options.onBytes?.(chunk.length);
+      let text = decoder.decode(chunk, { stream: true });
+      if (first && text.length > 0) {
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+        first = false;
+      }
+      yield text;
+    }
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  } finally {
+    body.destroy();
+  }
+}
+
+const PROTO = '__proto__';
+
+/** Names for a header row: blanks become `_c1`…, repeats get `_2`, `_3`. */
+function columnNames(header: DelimitedRow): string[] {
+  const seen = new Set<string>();
+  return header.map((raw, i) => {
+    let name = raw?.trim() || `_c${i + 1}`;
+    if (seen.has(name)) {
+      let n = 2;
+      while (seen.has(`${name}_${n}`)) n++;
+      name = `${name}_${n}`;
+    }
+    seen.add(name);
+    return name;
+  });
+}
+
+/** Sets a field, including one named `__proto__`, as an own property. */
+function setField(record: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === PROTO) {
+    Object.defineProperty(record, PROTO, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    record[name] = value;
+  }
+}
+
+/** Builds records from rows: missing fields are null, extra fields `_cN`. */
+function recordMaker(names: string[]): (row: DelimitedRow) => Record<string, unknown> {
+  const hasProto = names.includes(PROTO);
+  const count = names.length;
+  return (row) => {
+    const record: Record<string, unknown> = {};
+    if (hasProto) {
+      for (let j = 0; j < count; j++) setField(record, names[j] as string, j < row.length ? row[j] : null);
+    } else {
+      for (let j = 0; j < count; j++) record[names[j] as string] = j < row.length ? row[j] : null;
+    }
+    for (let j = count; j < row.length; j++) record[`_c${j + 1}`] = row[j];
+    return record;
+  };
+}
+
+async function* delimitedRecords(
+  client: S3Client,
+  object: S3Object,
+  format: FileFormat,
+  options: ReadFileOptions,
+): AsyncGenerator<Record<string, unknown>[]> {
+  const parser = new DelimitedParser(format.delimiter);
+  let make: ((row: DelimitedRow) => Record<string, unknown>) | undefined;
+  let skip = options.skip ?? 0;
+  let produced = 0;
+  const rows: DelimitedRow[] = [];
+  const convert = (): Record<string, unknown>[] => {
+    let start = 0;
+    if (!make && rows.length > 0) {
+      make = recordMaker(columnNames(rows[0] as DelimitedRow));
+      start = 1;
+    }
+    if (skip > 0) {
+      const skipped = Math.min(skip, rows.length - start);
+      skip -= skipped;
+      start += skipped;
+    }
+    const out = new Array<Record<string, unknown>>(Math.max(0, rows.length - start));
+    for (let r = start; r < rows.length; r++)
+      out[r - start] = (make as NonNullable<typeof make>)(rows[r] as DelimitedRow);
+    rows.length = 0;
+    produced += out.length;
+    return out;
+  };
+  for await (const text of textChunks(client, object, format, options)) {
+    parser.push(text, rows);
+    const out = convert();
+    if (out.length > 0) yield out;
+    if (options.stopAfter !== undefined && produced >= options.stopAfter) return;
+  }
+  parser.end(rows);
+  const out = convert();
+  if (out.length > 0) yield out;
+}
+
+async function* jsonRecords(
+  client: S3Client,
+  object: S3Object,
+  format: FileFormat,
+  options: ReadFileOptions,
+): AsyncGenerator<Record<string, unknown>[]> {
+  const scanner = new JsonRecordScanner();
+  let skip = options.skip ?? 0;
+  let produced = 0;
+  let out: Record<string, unknown>[] = [];
+  for await (const text of textChunks(client, object, format, options)) {
+    scanner.push(text, out);
+    if (skip > 0) {
+      const skipped = Math.min(skip, out.length);
+      skip -= skipped;
+      out = out.slice(skipped);
+    }
+    if (out.length > 0) {
+      produced += out.length;
+      yield out;
+      out = [];
+    }
+    if (options.stopAfter !== undefined && produced >= options.stopAfter) return;
+  }
+  scanner.end();
+}
+
+/**
+ * Random access to an object for Parquet: every `slice` is one ranged GET (the footer first,
+ * then each row group's column chunks), so a file is never downloaded whole.
+ */
+export function s3AsyncBuffer(client: S3Client, object: S3Object, options: ReadFileOptions): AsyncBuffer {
+  return {
+    byteLength: object.size,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const stop = Math.min(end ?? object.size, object.size);
+      if (stop <= start) return new ArrayBuffer(0);
+      const body = await getBody(client, object, options.signal, `bytes=${start}-${stop - 1}`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      options.onBytes?.(bytes.length);
+      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    },
+  };
+}
+
+/** A Parquet value as JSON: BigInt as a number when exact (else its digits), dates as ISO text, bytes as base64. */
+export function toJsonValue(value: unknown): JsonValue {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : String(value);
+    case 'bigint':
+      return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(value)
+        : value.toString();
+    default:
+      break;
+  }
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+    return Array.from(value as ArrayLike<unknown>, toJsonValue);
+  }
+  if (typeof value === 'object') {
+    const out: Record<string, JsonValue> = {};
+    for (const [k, v] of Object.entries(value)) setField(out, k, toJsonValue(v));
+    return out;
+  }
+  return String(value);
+}
+
+async function parquetMetadata(file: AsyncBuffer): Promise<FileMetaData> {
+  return parquetMetadataAsync(file);
+}
+
+async function* parquetRecords(
+  client: S3Client,
+  object: S3Object,
+  options: ReadFileOptions,
+): AsyncGenerator<Record<string, unknown>[]> {
+  const file = s3AsyncBuffer(client, object, options);
+  const metadata = await parquetMetadata(file);
+  const skip = options.skip ?? 0;
+  let groupStart = 0;
+  let produced = 0;
+  // One row group at a time: what hyparquet fetches and decodes at once.
+  for (const group of metadata.row_groups) {
+    const groupEnd = groupStart + Number(group.num_rows);
+    const rowStart = Math.max(groupStart, skip);
+    let rowEnd = groupEnd;
+    if (options.stopAfter !== undefined) rowEnd = Math.min(rowEnd, rowStart + options.stopAfter - produced);
+    if (rowStart < rowEnd) {
+      const rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd });
+      options.signal?.throwIfAborted();
+      const out = rows.map((row) => toJsonValue(row) as Record<string, unknown>);
+      produced += out.length;
+      if (out.length > 0) yield out;
+      if (options.stopAfter !== undefined && produced >= options.stopAfter) return;
+    }
+    groupStart = groupEnd;
+  }
+}
+
+/**
+ * The records of one file, in chunks as they parse, after the first `skip`: the body is
+ * streamed (text formats) or fetched by ranges (Parquet), never held whole. Parse failures are
+ * `S3Error`s with code `format` naming the file; S3 failures pass through for the caller to
+ * explain.
+ */
+export async function* fileRecords(
+  client: S3Client,
+  object: S3Object,
+  format: FileFormat,
+  options: ReadFileOptions = {},
+): AsyncGenerator<Record<string, unknown>[]> {
+  const source =
+    format.fileType === 'delimited'
+      ? delimitedRecords(client, object, format, options)
+      : format.fileType === 'json'
+        ? jsonRecords(client, object, format, options)
+        : parquetRecords(client, object, options);
+  try {
+    yield* source;
+  } catch (error) {
+    throw formatFailure(object, format, error);
+  }
+}
+
+/** The XDM type of a column type name (as `explore` reports it). */
+const XDM: Record<string, Pick<ExploreColumn, 'xdm' | 'meta:xdmType'>> = {
+  string: { xdm: { type: 'string' }, 'meta:xdmType': 'string' },
+  integer: { xdm: { type: 'integer' }, 'meta:xdmType': 'long' },
+  number: { xdm: { type: 'number' }, 'meta:xdmType': 'number' },
+  boolean: { xdm: { type: 'boolean' }, 'meta:xdmType': 'boolean' },
+  date: { xdm: { type: 'string', format: 'date' }, 'meta:xdmType': 'date' },
+  'date-time': { xdm: { type: 'string', format: 'date-time' }, 'meta:xdmType': 'date-time' },
+  object: { xdm: { type: 'object' }, 'meta:xdmType': 'object' },
+  array: { xdm: { type: 'array' }, 'meta:xdmType': 'array' },
+};
+
+/** A column with its type and the XDM type it maps to. */
+export function column(name: string, type: string): ExploreColumn {
+  return { name, type, ...(XDM[type] ?? XDM.string) };
+}
+
+const INTEGER = /^[+-]?\d{1,15}$/;
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const BOOLEAN = /^(true|false)$/i;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** The type one value suggests; `undefined` for null. */
+function typeOfValue(value: unknown, fromText: boolean): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'string') {
+    if (fromText) {
+      // Leading zeros (zip codes, ids) stay text.
+      if (INTEGER.test(value) && !/^[+-]?0\d/.test(value)) return 'integer';
+      if (NUMBER.test(value) && !/^[+-]?0\d/.test(value)) return 'number';
+      if (BOOLEAN.test(value)) return 'boolean';
+    }
+    if (DATE.test(value)) return 'date';
+    if (DATE_TIME.test(value)) return 'date-time';
+    return 'string';
+  }
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  if (typeof value === 'boolean') return 'boolean';
+  if (Array.isArray(value)) return 'array';
+  return 'object';
+}
+
+/** The narrowest type that holds both. */
+function widen(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined || a === b) return a;
+  const numeric = new Set(['integer', 'number']);
+  if (numeric.has(a) && numeric.has(b)) return 'number';
+  const temporal = new Set(['date', 'date-time']);
+  if (temporal.has(a) && temporal.has(b)) return 'date-time';
+  return 'string';
+}
+
+/**
+ * Infers column types from sample records: a text column (delimited) is `integer`, `number`,
+ * `boolean`, `date` or `date-time` when every non-empty value looks like one, else `string`;
+ * JSON values by their JSON type. Columns appear in first-seen order.
+ */
+export function inferColumns(
+  records: readonly Record<string, unknown>[],
+  fromText: boolean,
+): ExploreColumn[] {
+  const types = new Map<string, string | undefined>();
+  for (const record of records) {
+    for (const [name, value] of Object.entries(record)) {
+      types.set(name, widen(types.get(name), typeOfValue(value, fromText)));
+    }
+  }
+  return [...types].map(([name, type]) => column(name, type ?? 'string'));
+}
+
+/** The type of a Parquet leaf or group, as `explore` names it. */
+function parquetType(node: SchemaTree): string {
+  const e = node.element;
+  const logical = e.logical_type?.type;
+  const converted = e.converted_type;
+  if (logical === 'LIST' || converted === 'LIST' || e.repetition_type === 'REPEATED') return 'array';
+  if (node.children.length > 0 || logical === 'MAP' || converted === 'MAP') return 'object';
+  if (logical === 'STRING' || converted === 'UTF8' || logical === 'ENUM' || logical === 'UUID')
+    return 'string';
+  if (logical === 'JSON' || converted === 'JSON') return 'object';
+  if (logical === 'DATE' || converted === 'DATE') return 'date';
+  if (logical === 'TIMESTAMP' || converted === 'TIMESTAMP_MILLIS' || converted === 'TIMESTAMP_MICROS') {
+    return 'date-time';
+  }
+  if (logical === 'DECIMAL' || converted === 'DECIMAL') return 'number';
+  switch (e.type) {
+    case 'BOOLEAN':
+      return 'boolean';
+    case 'INT32':
+    case 'INT64':
+      return 'integer';
+    case 'FLOAT':
+    case 'DOUBLE':
+      return 'number';
+    default:
+      return 'string';
+  }
+}
+
+/** The columns of a Parquet file from its footer (`type` is the Parquet type, `xdm` its mapping). */
+export async function parquetColumns(
+  client: S3Client,
+  object: S3Object,
+  signal?: AbortSignal,
+): Promise<ExploreColumn[]> {
+  const file = s3AsyncBuffer(client, object, { signal });
+  try {
+    const metadata = await parquetMetadata(file);
+    return parquetSchema(metadata).children.map((node) => {
+      const type = parquetType(node);
+      return { ...column(node.element.name, type), type: parquetSourceType(node, type) };
+    });
+  } catch (error) {
+    throw formatFailure(
+      object,
+      { fileType: 'parquet', delimiter: ',', compression: 'none', encoding: 'UTF-8' },
+      error,
+    );
+  }
+}
+
+/** The Parquet type name shown as `type`: the logical type when there is one, else the physical one. */
+function parquetSourceType(node: SchemaTree, fallback: string): string {
+  const e = node.element;
+  return (e.logical_type?.type ?? e.converted_type ?? e.type ?? fallback).toString().toLowerCase();
+}

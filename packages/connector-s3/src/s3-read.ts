@@ -1,0 +1,281 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { JsonValue, ReadRequest, RecordBatch } from '@inflow/core';
+import { InflowValidationError } from '@inflow/core';
+import { z } from 'zod';
+import { createClient, S3Error, s3Failure } from './s3-client.js';
+import type { S3Credentials, S3SourceParams } from './s3-credentials.js';
+import { listPages } from './s3-explore.js';
+import { type FileFormat, fileRecords, formatOf, type S3Object } from './s3-format.js';
+import { checkScope, displayPath, globMatcher, hasGlob, parsePath } from './s3-path.js';
+
+/** Records per `RecordBatch`. */
+export const READ_BATCH_SIZE = 10_000;
+
+/**
+ * The state a read leaves after each batch; the engine saves it and passes it back to resume.
+ *
+ * Files are read in `(LastModified, key)` order. `mark` is the high-water mark of the files
+ * read to their end: `modified` is the LastModified (epoch ms, as the listing gives it) of the
+ * last one, and `done` lists `[key, etag]` of every finished file with exactly that
+ * LastModified. The next read takes the files with a later LastModified, plus those at
+ * `modified` whose `[key, etag]` is not in `done`: files that share the boundary time are
+ * neither lost nor read twice, and a file rewritten (a new LastModified, or a new etag at the
+ * same instant) is read again.
+ *
+ * `file` is the file a batch ended inside: its first `records` records have been delivered.
+ * A read resumed from that state skips them (parsing them again: no byte offsets are kept, so
+ * gzip and Parquet resume alike), as long as the file still has the same etag; a file
+ * rewritten since is read in full.
+ */
+export type S3ReadState = z.infer<typeof readStateSchema>;
+
+const readStateSchema = z.object({
+  v: z.literal(1),
+  connector: z.literal('s3'),
+  mark: z
+    .object({
+      modified: z.number().int().nonnegative(),
+      done: z.array(z.tuple([z.string(), z.string()])),
+    })
+    .optional(),
+  file: z
+    .object({
+      key: z.string(),
+      bucket: z.string(),
+      etag: z.string(),
+      modified: z.number().int().nonnegative(),
+      records: z.number().int().nonnegative(),
+    })
+    .optional(),
+});
+
+/** Validates a saved state; a state of another shape is an error rather than a silent full re-read. */
+export function parseReadState(state: JsonValue | undefined): S3ReadState | undefined {
+  if (state === undefined || state === null) return undefined;
+  const parsed = readStateSchema.safeParse(state);
+  if (!parsed.success) {
+    throw new InflowValidationError(
+      'the saved read state is not an S3 read state (version 1): it was written by another connector or version',
+      [{ path: 'state', message: 'is not an S3 read state' }],
+    );
+  }
+  return parsed.data;
+}
+
+/** Whether a listed object comes after the state's mark (new, or changed since). */
+export function isPending(object: S3Object, mark: S3ReadState['mark']): boolean {
+  if (!mark) return true;
+  if (object.modified !== mark.modified) return object.modified > mark.modified;
+  return !mark.done.some(([key, etag]) => key === `${object.bucket}/${object.key}` && etag === object.etag);
+}
+
+/** `(LastModified, bucket/key)` order. */
+export function compareObjects(a: S3Object, b: S3Object): number {
+  if (a.modified !== b.modified) return a.modified - b.modified;
+  const ka = `${a.bucket}/${a.key}`;
+  const kb = `${b.bucket}/${b.key}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** The next mark once `object` is read to its end. */
+export function advanceMark(mark: S3ReadState['mark'], object: S3Object): NonNullable<S3ReadState['mark']> {
+  const entry: [string, string] = [`${object.bucket}/${object.key}`, object.etag];
+  if (!mark || object.modified > mark.modified) return { modified: object.modified, done: [entry] };
+  return { modified: mark.modified, done: [...mark.done, entry] };
+}
+
+/** What a path selects: the prefix to list and which keys under it to keep. */
+interface Selection {
+  bucket: string;
+  prefix: string;
+  keep: (key: string) => boolean;
+  /** A single file: it must exist. */
+  single?: string;
+  /** No type given and no glob: the exact key if it exists, else the folder of that name. */
+  fileOrFolder?: string;
+}
+
+function selection(params: S3SourceParams, credentials: S3Credentials): Selection {
+  const path = parsePath(params.path, 'params.path');
+  const { bucket, key } = path;
+  const isFile = (k: string) => !k.endsWith('/');
+  const under = (prefix: string) => (k: string) =>
+    isFile(k) && k.startsWith(prefix) && (params.recursive === true || !k.slice(prefix.length).includes('/'));
+  if (hasGlob(key)) {
+    const glob = globMatcher(key);
+    checkScope({ bucket, key: glob.prefix }, credentials, 'params.path');
+    return { bucket, prefix: glob.prefix, keep: (k) => isFile(k) && glob.test(k) };
+  }
+  const folderKey = key === '' || key.endsWith('/') ? key : `${key}/`;
+  if (params.type === 'folder' || key === '' || key.endsWith('/')) {
+    checkScope({ bucket, key: folderKey }, credentials, 'params.path');
+    return { bucket, prefix: folderKey, keep: under(folderKey) };
+  }
+  checkScope(path, credentials, 'params.path');
+  if (params.type === 'file') return { bucket, prefix: key, keep: (k) => k === key, single: key };
+  const inFolder = under(folderKey);
+  return { bucket, prefix: key, keep: (k) => k === key || inFolder(k), fileOrFolder: key };
+}
+
+/** Every object the params select, in `(LastModified, key)` order. */
+async function listSelected(
+  client: S3Client,
+  params: S3SourceParams,
+  credentials: S3Credentials,
+  signal: AbortSignal | undefined,
+): Promise<S3Object[]> {
+  const sel = selection(params, credentials);
+  const objects: S3Object[] = [];
+  for await (const page of listPages(client, { bucket: sel.bucket, prefix: sel.prefix }, signal)) {
+    for (const o of page.Contents ?? []) {
+      if (!o.Key || !sel.keep(o.Key)) continue;
+      objects.push({
+        bucket: sel.bucket,
+        key: o.Key,
+        size: o.Size ?? 0,
+        modified: o.LastModified?.getTime() ?? 0,
+        etag: o.ETag ?? '',
+      });
+    }
+  }
+  let selected = objects;
+  if (sel.fileOrFolder !== undefined) {
+    const exact = objects.filter((o) => o.key === sel.fileOrFolder);
+    if (exact.length > 0) selected = exact;
+  }
+  if (sel.single !== undefined && selected.length === 0) {
+    throw new S3Error({
+      message: `no file ${displayPath(sel.bucket, sel.single)}: check params.path`,
+      code: 'not_found',
+    });
+  }
+  return selected.sort(compareObjects);
+}
+
+/** A precondition failed: the object changed between the listing and the read. */
+function changedSinceListing(error: unknown): boolean {
+  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 412;
+}
+
+/**
+ * The `read` verb: every file the params select (`path` a file, a folder — with `recursive`,
+ * its sub-folders too — or a glob such as `/acme/in/*.csv`), oldest first, parsed as
+ * `fileType` says (or by extension) and delivered in batches of `READ_BATCH_SIZE` records.
+ * Bodies are streamed with back-pressure (Parquet by ranged GETs, one row group at a time):
+ * memory holds one batch and one chunk of the file, whatever its size. Each batch carries the
+ * state to resume from after it (see `S3ReadState`); a read from a saved state yields only the
+ * files added or changed since, and the rest of a file it ended inside.
+ */
+export async function* readFiles(
+  request: ReadRequest<S3Credentials, S3SourceParams>,
+): AsyncGenerator<RecordBatch> {
+  const { params, signal, credentials, limit } = request;
+  const prior = parseReadState(request.state);
+  const client = createClient(credentials);
+  let doing = `listing ${params.path}`;
+  try {
+    const objects = await listSelected(client, params, credentials, signal);
+    // Check every file's format before reading any: a bad one fails the run up front.
+    const formats = new Map<S3Object, FileFormat>();
+    const pending = objects.filter((o) => isPending(o, prior?.mark));
+    for (const o of pending) formats.set(o, formatOf(o.key, params, { prefix: 'params.' }));
+
+    let mark = prior?.mark;
+    let partial = prior?.file;
+    let records: Record<string, unknown>[] = [];
+    let bytes = 0;
+    let files = 0;
+    let total = 0;
+    let changed = false;
+    const stateNow = (inFile?: S3ReadState['file']): S3ReadState => ({
+      v: 1,
+      connector: 's3',
+      ...(mark ? { mark } : {}),
+      ...(inFile ? { file: inFile } : {}),
+    });
+    const batch = (inFile?: S3ReadState['file']): RecordBatch => {
+      const out: RecordBatch = { records, state: stateNow(inFile) as JsonValue, bytes, files };
+      records = [];
+      bytes = 0;
+      files = 0;
+      changed = false;
+      return out;
+    };
+
+    for (const object of pending) {
+      if (limit !== undefined && total >= limit) break;
+      const format = formats.get(object) as FileFormat;
+      const resume =
+        partial &&
+        partial.bucket === object.bucket &&
+        partial.key === object.key &&
+        partial.etag === object.etag;
+      let delivered = resume ? (partial?.records ?? 0) : 0;
+      partial = undefined;
+      doing = `reading ${displayPath(object.bucket, object.key)}`;
+      let finished = true;
+      try {
+        for await (const chunk of fileRecords(client, object, format, {
+          skip: delivered,
+          signal,
+          onBytes: (n) => {
+            bytes += n;
+          },
+        })) {
+          let offset = 0;
+          while (offset < chunk.length) {
+            const room = Math.min(
+              READ_BATCH_SIZE - records.length,
+              limit === undefined ? Number.POSITIVE_INFINITY : limit - total,
+            );
+            const take = Math.min(room, chunk.length - offset);
+            for (let r = 0; r < take; r++) records.push(chunk[offset + r] as Record<string, unknown>);
+            offset += take;
+            delivered += take;
+            total += take;
+            changed = true;
+            const atLimit = limit !== undefined && total >= limit;
+            if (records.length >= READ_BATCH_SIZE || atLimit) {
+              // The file may have more records: the state says how far into it this batch goes.
+              const inFile = {
+                bucket: object.bucket,
+                key: object.key,
+                etag: object.etag,
+                modified: object.modified,
+                records: delivered,
+              };
+              signal?.throwIfAborted();
+              yield batch(inFile);
+              if (atLimit) {
+                // The file may end right here, but only reading on would tell: a read resumed
+                // from this state skips `delivered` records and finds out.
+                finished = false;
+                break;
+              }
+            }
+          }
+          if (!finished) break;
+        }
+      } catch (error) {
+        if (!changedSinceListing(error)) throw error;
+        // Rewritten after the listing: its new version has a later LastModified, so the next
+        // read takes it in full. This one's records so far have landed (or will with this batch).
+      }
+      if (!finished) break;
+      mark = advanceMark(mark, object);
+      files++;
+      changed = true;
+    }
+    // Delivered even without records: finished files (empty ones too) move the mark on.
+    if (records.length > 0 || changed) {
+      signal?.throwIfAborted();
+      yield batch();
+    }
+  } catch (error) {
+    signal?.throwIfAborted();
+    if (InflowValidationError.isInstance(error) || S3Error.isInstance(error)) throw error;
+    throw s3Failure(error, credentials, doing);
+  } finally {
+    client.destroy();
+  }
+}
