@@ -85,6 +85,13 @@ export {
   sharedDispatcher,
 } from './http/transport.js';
 export {
+  type CompiledMappingSet,
+  type CompileOptions,
+  compileMappingSet,
+  type MappingFailure,
+  type MapResult,
+} from './mapping/compile.js';
+export {
   type AccessExpr,
   type BinaryExpr,
   type BinaryOperator,
@@ -111,6 +118,12 @@ export {
   type UnaryOperator,
   type WildcardSegment,
 } from './mapping/expression.js';
+export {
+  createFunctions,
+  type FunctionContext,
+  type FunctionSpec,
+  MappingFunctionError,
+} from './mapping/functions.js';
 export {
   DEFAULT_SCHEMA_CONTENT_TYPE,
   type MappingSourceType,

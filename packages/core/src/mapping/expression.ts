@@ -205,17 +205,39 @@ export class MappingExpressionError extends InflowError {
   readonly line: number;
   /** 1-based column of `position`. */
   readonly column: number;
+  /** Index of the mapping in its mapping set, when the error came from compiling one. */
+  readonly mapping?: number;
+  /** That mapping's destination path, when the error came from compiling one. */
+  readonly destination?: string;
+  /** What was found, without the position (`unexpected ")"`). */
+  readonly problem: string;
+  /** What would have fitted, when known. */
+  readonly hint?: string;
 
   /**
    * @param problem what was found, e.g. `unexpected ")"`
    * @param hint what would have fitted or how to fix it, e.g. `expected an expression`
+   * @param where the mapping the source belongs to; the message then starts `mappings[2] (→ a.b): `
    */
-  constructor(source: string, position: number, problem: string, hint?: string) {
+  constructor(
+    source: string,
+    position: number,
+    problem: string,
+    hint?: string,
+    where?: { mapping: number; destination: string },
+  ) {
     const { line, column } = lineColumn(source, position);
-    super(`${problem} at ${line}:${column}${hint ? `: ${hint}` : ''}`);
+    const prefix = where ? `mappings[${where.mapping}] (→ ${where.destination}): ` : '';
+    super(`${prefix}${problem} at ${line}:${column}${hint ? `: ${hint}` : ''}`);
     this.position = position;
     this.line = line;
     this.column = column;
+    this.problem = problem;
+    if (hint) this.hint = hint;
+    if (where) {
+      this.mapping = where.mapping;
+      this.destination = where.destination;
+    }
   }
 
   static override isInstance(error: unknown): error is MappingExpressionError {
