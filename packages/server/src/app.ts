@@ -15,6 +15,7 @@ import { openDatasets } from './datasets/open.js';
 import { FlowProblem, GatewayError } from './errors.js';
 import { openApiDocument, RouteTable } from './http/route.js';
 import { registerCatalog } from './routes/catalog.js';
+import { registerCollection } from './routes/collection.js';
 import { registerConnectionVerbs } from './routes/connection-verbs.js';
 import { registerDataAccess } from './routes/data-access.js';
 import { connectionsKind } from './routes/connections.js';
@@ -28,6 +29,7 @@ import { registerSchemaRegistry } from './routes/schema-registry.js';
 import { sourceConnectionsKind } from './routes/source-connections.js';
 import { registerSpecs } from './routes/specs.js';
 import { targetConnectionsKind } from './routes/target-connections.js';
+import { openRuns } from './runs/index.js';
 import type { Services } from './services.js';
 import { loadConnectors, SpecRegistry } from './specs/registry.js';
 import { type Db, keepStatisticsFresh, openDb } from './store/db.js';
@@ -256,6 +258,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
     ),
   );
 
+  const runs = openRuns(services, app.log);
   const table = new RouteTable(app);
   registerIms(table, services);
   registerSandboxes(table, services);
@@ -266,10 +269,11 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   registerResource(table, services, targetConnectionsKind);
   registerResource(table, services, flowsKind);
   registerFlowActions(table, services);
-  registerRuns(table, services);
+  registerRuns(table, services, runs);
   registerMappingSets(table, services);
   registerCatalog(table, services);
   registerDataAccess(table, services);
+  registerCollection(app, table, services, config.streaming);
   registerSchemaRegistry(table, services);
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
@@ -280,6 +284,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
     });
   });
   app.get('/openapi.json', async () => openApiDocument(table.routes, SERVER_VERSION));
+  await runs.start();
 
   return {
     app,
@@ -293,6 +298,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
     },
     async close() {
       stopStatistics();
+      await runs.stop();
       await app.close();
       await db.close();
       await datasets.close();

@@ -1,4 +1,5 @@
 import type { AnySourceConnector } from '@inflow/core';
+import type { StreamingOptions } from './streaming/index.js';
 
 /** How the server is run. Every field has an `INFLOW_*` environment variable (see `configFromEnv`). */
 export interface ServerConfig {
@@ -31,6 +32,22 @@ export interface ServerConfig {
   connectors?: readonly (AnySourceConnector | string)[];
   /** Where discovery looks (each folder's and its parents' `node_modules`); default the server's folder and the working dir. */
   connectorSearchPaths?: readonly string[];
+  /** Batch runs (see `RunsConfig`); defaults are the real service's. */
+  runs?: RunsConfig;
+  /** Streaming log and consumer knobs (segment size, micro-batch size and time trigger); defaults suit production. */
+  streaming?: StreamingOptions;
+}
+
+/** Batch run knobs; each has an environment variable, and tests lower them. */
+export interface RunsConfig {
+  /** `INFLOW_MIN_SCHEDULE_INTERVAL_SECONDS`: the shortest schedule a flow may have, default 900 (the real service's 15 minutes). */
+  minScheduleIntervalSeconds?: number;
+  /** `INFLOW_RUN_MAX_ATTEMPTS`: attempts of a run before it is marked failed, default 3. */
+  maxAttempts?: number;
+  /** `INFLOW_RUN_RETRY_BASE_MS`: the wait before the first retry, doubled for each next one; default 30000. */
+  retryBaseMs?: number;
+  /** `INFLOW_SCHEDULER_TICK_MS`: how often schedules are checked, default 1000. */
+  tickMs?: number;
 }
 
 function int(value: string | undefined, name: string, fallback: number): number {
@@ -55,6 +72,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     bootstrap,
     tokenTtlSeconds: int(env.INFLOW_TOKEN_TTL_SECONDS, 'INFLOW_TOKEN_TTL_SECONDS', 86399),
     logLevel: env.INFLOW_LOG_LEVEL || 'info',
+    runs: {
+      minScheduleIntervalSeconds: int(
+        env.INFLOW_MIN_SCHEDULE_INTERVAL_SECONDS,
+        'INFLOW_MIN_SCHEDULE_INTERVAL_SECONDS',
+        900,
+      ),
+      maxAttempts: int(env.INFLOW_RUN_MAX_ATTEMPTS, 'INFLOW_RUN_MAX_ATTEMPTS', 3),
+      retryBaseMs: int(env.INFLOW_RUN_RETRY_BASE_MS, 'INFLOW_RUN_RETRY_BASE_MS', 30_000),
+      tickMs: int(env.INFLOW_SCHEDULER_TICK_MS, 'INFLOW_SCHEDULER_TICK_MS', 1000),
+    },
     ...(env.INFLOW_CONNECTORS?.trim()
       ? {
           connectors: env.INFLOW_CONNECTORS.split(',')

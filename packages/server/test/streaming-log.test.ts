@@ -70,7 +70,7 @@ describe('StreamLog', () => {
     await log.close();
     const file = join(dir, segmentFiles()[0] as string);
     const bad = frame(payload(2));
-    bad[bad.length - 1] ^= 0xff;
+    bad.writeUInt8(bad.readUInt8(bad.length - 1) ^ 0xff, bad.length - 1);
     appendFileSync(file, bad);
     let reopened = await StreamLog.open(dir);
     expect(reopened.durableEnd).toBe(end);

@@ -18,6 +18,8 @@ const FRAME_HEADER = 8;
 /** Longer frames are a torn or corrupt length, not a real one (requests are capped at 1 MB). */
 const MAX_FRAME = 64 * 1024 * 1024;
 const SEGMENT_SUFFIX = '.log';
+/** Reads go in pieces of this size, so a stop condition met early does not read a whole backlog. */
+const READ_CHUNK = 4 * 1024 * 1024;
 const NAME_DIGITS = 20;
 
 export interface StreamLogOptions {
@@ -185,7 +187,7 @@ export class StreamLog {
   private static async validLength(handle: FileHandle, size: number): Promise<number> {
     const chunk = 4 * 1024 * 1024;
     let pos = 0;
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let bufStart = 0;
     while (pos < size) {
       const need = async (n: number) => {
@@ -346,7 +348,7 @@ export class StreamLog {
         continue;
       }
       const handle = await this.readHandle(seg.base);
-      const want = Math.min(segEnd - pos, Math.max(maxBytes - taken, FRAME_HEADER));
+      const want = Math.min(segEnd - pos, Math.max(maxBytes - taken, FRAME_HEADER), READ_CHUNK);
       let buf = await readAt(handle, pos - seg.base, want);
       let at = 0;
       while (at + FRAME_HEADER <= buf.length) {
