@@ -10,22 +10,22 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import type { S3Credentials } from '@inflow/connector-s3';
+import { S3_AUTH_SPEC_NAME, type S3Credentials, s3Connector } from '@inflow/connector-s3';
 import { inject } from 'vitest';
 
 /** The test server, as the global setup provides it. */
 export const s3 = () => inject('s3');
 
 /** Connector credentials for the test user (or another secret, for failures). */
-export function credentials(overrides: Partial<S3Credentials> = {}): S3Credentials {
+export function credentials(overrides: Partial<Record<keyof S3Credentials, string>> = {}): S3Credentials {
   const server = s3();
-  return {
+  return s3Connector.parseCredentials(S3_AUTH_SPEC_NAME, {
     s3AccessKey: server.accessKeyId,
     s3SecretKey: server.secretAccessKey,
     serviceUrl: server.endpoint,
     region: server.region,
     ...overrides,
-  };
+  });
 }
 
 /** A plain SDK client for setting up fixtures (configured as TESTING.md says for radosgw). */

@@ -1,0 +1,208 @@
+import { gzipSync } from 'node:zlib';
+import { READ_BATCH_SIZE, S3Error, type S3ReadState, s3Connector } from '@inflow/connector-s3';
+import { InflowValidationError, type JsonValue, type RecordBatch } from '@inflow/core';
+import { rejectionOf } from '@inflow/testkit';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminClient, createBucket, credentials, denyAll, dropBucket, put } from './s3-fixture.js';
+
+const read = s3Connector.read as NonNullable<typeof s3Connector.read>;
+const client = adminClient();
+let bucket: string;
+let denied: string;
+
+async function collect(
+  params: Record<string, unknown>,
+  state?: JsonValue,
+  options: { limit?: number; secret?: string } = {},
+): Promise<RecordBatch[]> {
+  const batches: RecordBatch[] = [];
+  for await (const batch of read({
+    credentials: credentials(options.secret ? { s3SecretKey: options.secret } : {}),
+    params: s3Connector.parseSourceParams(params),
+    state,
+    ...(options.limit === undefined ? {} : { limit: options.limit }),
+  })) {
+    batches.push(batch);
+  }
+  return batches;
+}
+const all = (batches: RecordBatch[]) => batches.flatMap((b) => b.records);
+const lastState = (batches: RecordBatch[]) => JSON.parse(JSON.stringify(batches.at(-1)?.state)) as JsonValue;
+const csvOf = (from: number, to: number) =>
+  `id,name\n${Array.from({ length: to - from }, (_, i) => `${from + i},name ${from + i}`).join('\n')}\n`;
+const ids = (records: Record<string, unknown>[]) => records.map((r) => Number(r.id));
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+beforeAll(async () => {
+  bucket = await createBucket(client, 'read');
+  denied = await createBucket(client, 'read-denied');
+  await put(client, denied, 'x.csv', 'a\n1\n');
+  await denyAll(client, denied);
+});
+afterAll(async () => {
+  await dropBucket(client, bucket);
+  await dropBucket(client, denied);
+  client.destroy();
+});
+
+describe('S3 read against radosgw: formats', () => {
+  it('reads every file of a folder, oldest first, not its sub-folders unless recursive', async () => {
+    await put(client, bucket, 'csv/a.csv', csvOf(0, 3));
+    await put(client, bucket, 'csv/b.csv', csvOf(3, 5));
+    await put(client, bucket, 'csv/sub/c.csv', csvOf(5, 6));
+    const flat = await collect({ path: `/${bucket}/csv`, type: 'folder' });
+    expect(ids(all(flat))).toEqual(range(0, 5));
+    expect(all(flat)[0]).toEqual({ id: '0', name: 'name 0' });
+    expect(flat.reduce((n, b) => n + (b.files ?? 0), 0)).toBe(2);
+    expect(flat.reduce((n, b) => n + (b.bytes ?? 0), 0)).toBe(csvOf(0, 3).length + csvOf(3, 5).length);
+    const deep = await collect({ path: `/${bucket}/csv/`, recursive: true });
+    expect(ids(all(deep)).sort((a, b) => a - b)).toEqual(range(0, 6));
+  });
+
+  it('a glob selects files by name', async () => {
+    const batches = await collect({ path: `/${bucket}/csv/*.csv` });
+    expect(ids(all(batches))).toEqual(range(0, 5));
+    const one = await collect({ path: `/${bucket}/csv/b*` });
+    expect(ids(all(one))).toEqual(range(3, 5));
+  });
+
+  it('a single file, with type file or told apart from a folder by the listing', async () => {
+    expect(ids(all(await collect({ path: `/${bucket}/csv/b.csv`, type: 'file' })))).toEqual([3, 4]);
+    expect(ids(all(await collect({ path: `/${bucket}/csv/b.csv` })))).toEqual([3, 4]);
+    expect(ids(all(await collect({ path: `/${bucket}/csv/sub` })))).toEqual([5]);
+  });
+
+  it('delimited with a custom delimiter, gzip, JSON lines, a JSON array and Parquet', async () => {
+    await put(client, bucket, 'mixed/a.txt', 'id;note\n1;"semi;colon"\n2;"two\nlines"\n');
+    await put(client, bucket, 'mixed/b.csv.gz', gzipSync(csvOf(3, 5)));
+    await put(client, bucket, 'mixed/c.jsonl', '{"id":5,"n":{"x":1}}\n{"id":6,"n":null}\n');
+    await put(client, bucket, 'mixed/d.json', '[\n {"id":7},\n {"id":8, "s":"]}"}\n]');
+    await put(
+      client,
+      bucket,
+      'mixed/e.parquet',
+      new Uint8Array(
+        parquetWriteBuffer({
+          columnData: [{ name: 'id', data: new Int32Array(range(9, 109)), type: 'INT32' }],
+          rowGroupSize: 30,
+        }),
+      ),
+    );
+    expect(
+      all(await collect({ path: `/${bucket}/mixed/a.txt`, fileType: 'delimited', columnDelimiter: ';' })),
+    ).toEqual([
+      { id: '1', note: 'semi;colon' },
+      { id: '2', note: 'two\nlines' },
+    ]);
+    expect(ids(all(await collect({ path: `/${bucket}/mixed/b.csv.gz` })))).toEqual([3, 4]);
+    expect(
+      all(
+        await collect({ path: `/${bucket}/mixed/b.csv.gz`, fileType: 'delimited', compressionType: 'gzip' }),
+      ),
+    ).toHaveLength(2);
+    expect(all(await collect({ path: `/${bucket}/mixed/c.jsonl`, fileType: 'json' }))).toEqual([
+      { id: 5, n: { x: 1 } },
+      { id: 6, n: null },
+    ]);
+    expect(all(await collect({ path: `/${bucket}/mixed/d.json` }))).toEqual([{ id: 7 }, { id: 8, s: ']}' }]);
+    expect(ids(all(await collect({ path: `/${bucket}/mixed/e.parquet` })))).toEqual(range(9, 109));
+  });
+
+  it('a file of unknown type without fileType: an InflowValidationError at params.fileType, before reading', async () => {
+    await put(client, bucket, 'odd/x.dat', 'a\n1\n');
+    const error = await rejectionOf(collect({ path: `/${bucket}/odd/` }));
+    expect(InflowValidationError.isInstance(error)).toBe(true);
+    expect((error as InflowValidationError).issues[0]?.path).toBe('params.fileType');
+  });
+});
+
+describe('S3 read against radosgw: failures', () => {
+  it('a missing file: not_found', async () => {
+    const error = await rejectionOf(collect({ path: `/${bucket}/nope.csv`, type: 'file' }));
+    expect((error as S3Error).code).toBe('not_found');
+    expect((error as Error).message).toContain(`no file /${bucket}/nope.csv`);
+  });
+
+  it('a wrong secret: auth_failed, without the secret', async () => {
+    const error = await rejectionOf(
+      collect({ path: `/${bucket}/csv/` }, undefined, { secret: 'CANARY-read-9d2e' }),
+    );
+    expect(S3Error.isInstance(error)).toBe(true);
+    expect((error as S3Error).code).toBe('auth_failed');
+    expect((error as Error).message).not.toContain('CANARY-read-9d2e');
+  });
+
+  it('a bucket without permission: permission', async () => {
+    const error = await rejectionOf(collect({ path: `/${denied}/` }));
+    expect((error as S3Error).code).toBe('permission');
+    expect((error as Error).message).toContain(`listing /${denied}/`);
+  });
+
+  it('a path with .. segments: an InflowValidationError at params.path', async () => {
+    const error = await rejectionOf(collect({ path: `/${bucket}/csv/../../x` }));
+    expect((error as InflowValidationError).issues[0]?.path).toBe('params.path');
+  });
+});
+
+describe('S3 read against radosgw: batches and state', () => {
+  it('splits a large file into batches whose states resume it exactly, through JSON', async () => {
+    const rows = READ_BATCH_SIZE * 2 + 500;
+    await put(client, bucket, 'big/rows.csv', csvOf(0, rows));
+    const params = { path: `/${bucket}/big/` };
+    const batches = await collect(params);
+    expect(batches.map((b) => b.records.length)).toEqual([READ_BATCH_SIZE, READ_BATCH_SIZE, 500]);
+    expect(ids(all(batches))).toEqual(range(0, rows));
+    const first = batches[0]?.state as S3ReadState;
+    expect(first.file).toMatchObject({ key: 'big/rows.csv', records: READ_BATCH_SIZE });
+    expect((batches.at(-1)?.state as S3ReadState).file).toBeUndefined();
+
+    // Resumed after the first batch, as an engine that crashed before landing the second would.
+    const rest = await collect(params, JSON.parse(JSON.stringify(first)));
+    expect(ids(all(rest))).toEqual(range(READ_BATCH_SIZE, rows));
+    // After the last batch: nothing new.
+    expect(all(await collect(params, lastState(batches)))).toEqual([]);
+  });
+
+  it('resumes Parquet inside a row group and gzip mid-file after a limited read', async () => {
+    for (const [path, expected] of [
+      [`/${bucket}/mixed/e.parquet`, range(9, 109)],
+      [`/${bucket}/mixed/b.csv.gz`, [3, 4]],
+    ] as const) {
+      const head = await collect({ path }, undefined, { limit: 1 });
+      expect(all(head)).toHaveLength(1);
+      const rest = await collect({ path }, lastState(head));
+      expect([...ids(all(head)), ...ids(all(rest))]).toEqual(expected);
+    }
+    const head = await collect({ path: `/${bucket}/mixed/e.parquet` }, undefined, { limit: 45 });
+    const rest = await collect({ path: `/${bucket}/mixed/e.parquet` }, lastState(head));
+    expect([...ids(all(head)), ...ids(all(rest))]).toEqual(range(9, 109));
+  });
+
+  it('a second read yields only new and changed files', async () => {
+    await put(client, bucket, 'inc/a.csv', csvOf(0, 2));
+    await put(client, bucket, 'inc/b.csv', csvOf(2, 4));
+    await put(client, bucket, 'inc/empty.csv', 'id,name\n');
+    const params = { path: `/${bucket}/inc/` };
+    const first = await collect(params);
+    expect(ids(all(first))).toEqual(range(0, 4));
+    const state = lastState(first);
+    expect((state as S3ReadState).mark?.done.length).toBeGreaterThan(0);
+
+    expect(await collect(params, state)).toEqual([]);
+
+    await put(client, bucket, 'inc/c.csv', csvOf(10, 12)); // new
+    await put(client, bucket, 'inc/a.csv', csvOf(20, 21)); // changed
+    const second = await collect(params, state);
+    expect(ids(all(second)).sort((x, y) => x - y)).toEqual([10, 11, 20]);
+    expect(second.reduce((n, b) => n + (b.files ?? 0), 0)).toBe(2);
+
+    expect(all(await collect(params, lastState(second)))).toEqual([]);
+  });
+
+  it('refuses a state that is not an S3 read state', async () => {
+    const error = await rejectionOf(collect({ path: `/${bucket}/inc/` }, { v: 1, mode: 'full' }));
+    expect(InflowValidationError.isInstance(error)).toBe(true);
+    expect((error as InflowValidationError).issues[0]?.path).toBe('state');
+  });
+});
