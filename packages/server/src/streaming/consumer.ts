@@ -1,5 +1,5 @@
-import { open, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { InflowError } from '@inflow/core';
 import type { Pipelines, RecordPipeline } from '../datasets/pipeline.js';
 import type { DatasetWriter, LandRequest, RecordFailure } from '../datasets/writer.js';
@@ -99,9 +99,12 @@ export class StreamConsumer {
     return join(this.deps.dir, 'consumer.checkpoint.json');
   }
 
-  /** Where messages go that have no dataset left to land in (the flow or dataset was deleted). */
-  get deadLetterFile(): string {
-    return join(this.deps.dir, 'dead-letter.jsonl');
+  /**
+   * Where messages go that have no dataset left to land in (the flow or dataset was deleted): one
+   * JSON-lines file per log range, so landing a range again after a crash rewrites the same file.
+   */
+  get deadLetterDir(): string {
+    return join(this.deps.dir, 'dead-letter');
   }
 
   /** The offset everything before which has landed. */
@@ -258,7 +261,7 @@ export class StreamConsumer {
     this.waitingSince = log.durableEnd > to ? Date.now() : undefined;
 
     const messages = entries.flatMap((e) => decodeEntry(e.payload));
-    const groups = await this.route(messages);
+    const groups = await this.route(messages, `${log.id}-${from}-${to}`);
     let i = 0;
     for (const group of groups.values()) {
       const request: LandRequest = {
@@ -297,7 +300,10 @@ export class StreamConsumer {
   }
 
   /** Groups the messages by where they land, each through its pipeline. Deterministic in message order. */
-  private async route(messages: LoggedMessage[]): Promise<Map<string, { request: LandRequest }>> {
+  private async route(
+    messages: LoggedMessage[],
+    range: string,
+  ): Promise<Map<string, { request: LandRequest }>> {
     const groups = new Map<string, { request: LandRequest }>();
     const pipelines = new Map<string, { datasetId: string; pipeline: RecordPipeline } | Error>();
     const dead: { message: LoggedMessage; reason: string }[] = [];
@@ -367,40 +373,44 @@ export class StreamConsumer {
       if (outcome.ok) group.request.records.push(outcome.value);
       else (group.request.failures as RecordFailure[]).push(outcome.failure);
     }
-    if (dead.length > 0) await this.deadLetter(dead);
+    if (dead.length > 0) await this.deadLetter(dead, range);
     return groups;
   }
 
-  /** Appends messages that have nowhere to land, with the reason, durably: none vanish. */
-  private async deadLetter(items: { message: LoggedMessage; reason: string }[]): Promise<void> {
+  /** Keeps messages that have nowhere to land, with the reason, durably: none vanish. */
+  private async deadLetter(
+    items: { message: LoggedMessage; reason: string }[],
+    range: string,
+  ): Promise<void> {
     const lines = items.map(({ message, reason }) => `${JSON.stringify({ ...message, reason })}\n`).join('');
-    const handle = await open(this.deadLetterFile, 'a', 0o600);
-    try {
-      await handle.appendFile(lines);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    await mkdir(this.deadLetterDir, { recursive: true, mode: 0o700 });
+    const file = join(this.deadLetterDir, `${range}.jsonl`);
+    await writeAtomically(file, lines);
     this.stats.deadLettered += items.length;
-    this.warn('streamed messages have no dataset to land in; kept in the dead-letter file', {
+    this.warn('streamed messages have no dataset to land in; kept in the dead-letter folder', {
       count: items.length,
-      file: this.deadLetterFile,
+      file,
       reason: items[0]?.reason,
     });
   }
 
-  /** Writes the checkpoint atomically: temp file, fsync, rename, fsync the directory. */
+  /** Writes the checkpoint atomically. */
   private async saveCheckpoint(next: Checkpoint): Promise<void> {
-    const tmp = `${this.checkpointFile}.tmp`;
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(next));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, this.checkpointFile);
-    await syncDir(this.deps.dir);
+    await writeAtomically(this.checkpointFile, JSON.stringify(next));
     this.checkpoint = next;
   }
+}
+
+/** Replaces a file atomically: temp file, fsync, rename, fsync the directory. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+  await syncDir(dirname(path));
 }
