@@ -155,7 +155,7 @@ describe('S3 read against radosgw: batches and state', () => {
     expect(ids(all(batches))).toEqual(range(0, rows));
     const first = batches[0]?.state as S3ReadState;
     expect(first.file).toMatchObject({ key: 'big/rows.csv', records: READ_BATCH_SIZE });
-    expect((batches.at(-1)?.state as S3ReadState).file).toBeUndefined();
+    expect((lastState(batches) as S3ReadState).file).toBeUndefined();
 
     // Resumed after the first batch, as an engine that crashed before landing the second would.
     const rest = await collect(params, JSON.parse(JSON.stringify(first)));
