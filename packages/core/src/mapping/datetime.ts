@@ -428,7 +428,11 @@ export function parseDate(text: string, pattern: DatePattern): ZonedTime | undef
       continue;
     }
     const next = tokens[t + 1];
-    const adjacent = next?.kind === 'field' && !'aEeGXxZzVML'.includes(next.letter);
+    // Java's adjacent value parsing: a number followed directly by another number field takes its width.
+    const adjacent =
+      next?.kind === 'field' &&
+      !'aEeGXxZzV'.includes(next.letter) &&
+      !((next.letter === 'M' || next.letter === 'L') && next.count >= 3);
     const digits = (min: number, max: number, signed = false): number | undefined => {
       const re = new RegExp(`^${signed ? '[+-]?' : ''}[0-9]{${min},${max}}`);
       const m = re.exec(text.slice(pos));

@@ -198,7 +198,11 @@ function crc32(input: unknown, charset?: unknown): string | null | undefined {
   const bytes = Buffer.from(toText(input), latin ? 'latin1' : 'utf8');
   let crc = -1;
   for (const byte of bytes) crc = (crcTable[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
-  return ((crc ^ -1) >>> 0).toString(16).padStart(8, '0');
+  // The service prints the checksum's bytes least significant first: crc32("my text") is 8df92e80
+  // (reference §7), where zlib's big-endian hex is 802ef98d.
+  const value = (crc ^ -1) >>> 0;
+  const le = ((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24);
+  return (le >>> 0).toString(16).padStart(8, '0');
 }
 
 const DEFAULT_PORTS: Record<string, number> = {
