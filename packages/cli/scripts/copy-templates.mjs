@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Copies the repository's templates/ into this package (packages/cli/templates), so that an
+// installed @inflow/cli carries them (`files` lists "templates"). Run before `npm pack` /
+// `npm publish` (the `prepack` script); in a checkout the scaffolder reads the root copy directly.
+import { cpSync, existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+const from = join(pkg, '..', '..', 'templates');
+const to = join(pkg, 'templates');
+if (!existsSync(join(from, 'connector', 'package.json'))) {
+  console.error(`copy-templates: ${from}/connector is missing: run this from the Inflow repository`);
+  process.exit(1);
+}
+rmSync(to, { recursive: true, force: true });
+cpSync(from, to, {
+  recursive: true,
+  filter: (src) => !/[\\/](node_modules|dist)([\\/]|$)/.test(src),
+});
+console.log(`copy-templates: ${from} -> ${to}`);
