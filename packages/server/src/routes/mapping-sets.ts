@@ -1,12 +1,38 @@
-import { InflowValidationError, normalizeMappingSet } from '@inflow/core';
+import {
+  compileMappingSet,
+  InflowValidationError,
+  MappingExpressionError,
+  normalizeMappingSet,
+} from '@inflow/core';
 import { z } from 'zod';
 import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid, notFound } from '../errors.js';
-import { bodyOf, callOf, pageParam, type RouteTable, scopeOf } from '../http/route.js';
+import { bodyOf, callOf, pageParam, parse, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
 import { findSchema } from './schema-lookup.js';
 
 const BASE = '/data/foundation/conversion/mappingSets';
+
+/** The most records one preview maps: it answers in one response. */
+const PREVIEW_MAX_RECORDS = 1000;
+
+const previewBody = z.object({
+  data: z
+    .array(z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }), {
+      error: 'must be an array of JSON objects',
+    })
+    .max(PREVIEW_MAX_RECORDS, `must have at most ${PREVIEW_MAX_RECORDS} records`),
+  mappingSet: z.record(z.string(), z.unknown(), { error: 'must be a mapping set object' }),
+});
+
+const previewResult = z.array(
+  z.object({
+    data: z.record(z.string(), z.unknown()),
+    errors: z
+      .array(z.object({ path: z.string(), reason: z.string(), mapping: z.number().optional() }))
+      .nullable(),
+  }),
+);
 
 const created = z.object({
   id: z.string(),
@@ -17,8 +43,52 @@ const created = z.object({
   modifiedBy: z.string(),
 });
 
-/** Data Prep mapping sets (reference §7): create (200), get, list with start/limit. */
+/** Data Prep mapping sets (reference §7): create (200), get, list with start/limit, preview. */
 export function registerMappingSets(table: RouteTable, services: Services): void {
+  table.add({
+    method: 'POST',
+    url: `${BASE}/preview`,
+    operationId: 'previewMappingSet',
+    summary: 'Map sample records with a mapping set (either dialect) without storing anything',
+    tag: 'MappingSets',
+    auth: 'platform',
+    body: previewBody,
+    responses: {
+      200: { description: 'One {data, errors} per record, in order', schema: previewResult },
+      400: { description: 'Invalid body or mapping set' },
+    },
+    handler: async (req) => {
+      callOf(req);
+      const body = parse(previewBody, bodyOf(req));
+      let map: ReturnType<typeof compileMappingSet>;
+      try {
+        map = compileMappingSet(body.mappingSet, { name: 'preview' });
+      } catch (error) {
+        if (MappingExpressionError.isInstance(error) && error.mapping !== undefined) {
+          throw new FlowProblem('1460-400', `mappingSet.${error.message}`, {
+            field: `mappingSet.mappings.${error.mapping}`,
+            line: error.line,
+            column: error.column,
+          });
+        }
+        if (InflowValidationError.isInstance(error)) {
+          const first = error.issues[0];
+          throw new FlowProblem(
+            '1460-400',
+            first ? `mappingSet.${first.path}: ${first.message}` : error.message,
+            { field: first ? `mappingSet.${first.path}` : 'mappingSet', issues: error.issues },
+          );
+        }
+        throw error;
+      }
+      return body.data.map((record) => {
+        const result = map(record);
+        return result.ok
+          ? { data: result.value, errors: null }
+          : { data: result.value ?? {}, errors: result.errors };
+      });
+    },
+  });
   table.add({
     method: 'POST',
     url: BASE,
