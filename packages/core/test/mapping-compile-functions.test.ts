@@ -294,7 +294,7 @@ const PASS_THROUGH: [string, Record<string, unknown>, unknown][] = [
   ['timestamp()', {}, NOW.getTime()],
   ['is_empty(to_array(true))', {}, true],
   ['contains_key(a.b.c)', { a: 'text' }, false],
-  ['is_set(${a b})', {}, false],
+  [`is_set(\${a b})`, {}, false],
   ['nullify()', { a: 1 }, null],
   ['coalesce(a)', {}, undefined],
   ['first(a)', {}, undefined],
