@@ -129,8 +129,13 @@ export const applyCommand: CommandDef = {
       throw new UsageError(`${file} is not valid YAML: ${(cause as Error).message}`);
     }
     const config = parseConfig(parsed, file);
+    // ${TENANT_ID} is the org's XDM namespace (`_{tenantId}`), asked of the service unless set.
+    let env = ctx.io.env;
+    if (!env.TENANT_ID && JSON.stringify(config).includes('${TENANT_ID}')) {
+      env = { ...env, TENANT_ID: (await ctx.client().schemaRegistry.stats()).tenantId };
+    }
     // Every ${VAR} is checked before the first request: a missing one must not leave half a setup.
-    interpolate(config, ctx.io.env, ctx.string('file') ?? 'inflow.yaml');
+    interpolate(config, env, ctx.string('file') ?? 'inflow.yaml');
     const profile = ctx.profile();
     const target = { endpoint: profile.endpoint, orgId: profile.orgId, sandbox: profile.sandbox };
     const statePath =
@@ -169,7 +174,7 @@ export const applyCommand: CommandDef = {
       }
     }
     const save = (s: ApplyState) => writePrivateFile(statePath, `${JSON.stringify(s, null, 2)}\n`);
-    const engine = new ApplyEngine(ctx.client(), config, ctx.io.env, state, save);
+    const engine = new ApplyEngine(ctx.client(), config, env, state, save);
     const { out } = ctx;
     const header = () =>
       out.line(

@@ -5,6 +5,7 @@ import { ApiCallError, PlatformTransport } from '@inflow/core';
 import type { CommandContext, CommandDef } from '../command.js';
 import { CliError, EXIT, exitCodeOf, UsageError } from '../errors.js';
 import { bar, duration, Progress } from '../output.js';
+import { resolveByName } from './resolve.js';
 
 /** The inlet's limit is 1 MB per request; batches stay under it with room for the envelope. */
 export const MAX_BATCH_BYTES = 900 * 1024;
@@ -49,17 +50,18 @@ async function inletUrlFor(ctx: CommandContext): Promise<{ url: string; flowId?:
   const connection = ctx.string('connection');
   if (first && /^https?:\/\//.test(first)) return { url: first, ...(flow ? { flowId: flow } : {}) };
   if (flow) {
-    const f = (await ctx.client().flows.get(flow)) as { options?: { inletUrl?: string } };
+    const id = await resolveByName(ctx, 'flows', flow);
+    const f = (await ctx.client().flows.get(id)) as { options?: { inletUrl?: string } };
     const url = f.options?.inletUrl;
     if (!url)
       throw new CliError(`flow ${flow} has no inlet URL (options.inletUrl)`, {
         exitCode: EXIT.usage,
         fix: 'only streaming flows have one; check the flow id',
       });
-    return { url, flowId: flow };
+    return { url, flowId: id };
   }
   if (connection) {
-    const c = (await ctx.client().connections.get(connection)) as {
+    const c = (await ctx.client().connections.get(await resolveByName(ctx, 'connections', connection))) as {
       auth?: { params?: { inletUrl?: string } };
     };
     const url = c.auth?.params?.inletUrl;

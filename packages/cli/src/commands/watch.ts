@@ -2,6 +2,7 @@ import type { Run } from '@inflow/core';
 import type { CommandDef } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';
 import { bar, isoTime, Progress } from '../output.js';
+import { resolveDataset } from './resolve.js';
 
 type Json = Record<string, unknown>;
 const at = (value: unknown, path: string): unknown =>
@@ -130,30 +131,49 @@ export const runsWatchCommand: CommandDef = {
 export const datasetsPreviewCommand: CommandDef = {
   name: 'datasets preview',
   summary: "Show a dataset's latest rows as a table",
-  usage: 'inflow datasets preview <dataSetId> [--limit N]',
+  usage: 'inflow datasets preview <dataSetId | name> [--limit N] [--wait SECONDS]',
   description:
     'Reads GET /data/foundation/export/datasets/{id}/preview. Nested values are shown as JSON; --json prints the rows.',
   api: true,
   minPositionals: 1,
   maxPositionals: 1,
-  options: { limit: { type: 'string', value: 'N', description: 'At most N rows (default 20)' } },
+  options: {
+    limit: { type: 'string', value: 'N', description: 'At most N rows (default 20)' },
+    wait: {
+      type: 'string',
+      value: 'SECONDS',
+      description: 'Poll until the dataset has rows, for up to this long',
+    },
+  },
   examples: [
     'inflow datasets preview 5f3c3cedb2805c194ff0b69a',
+    'inflow datasets preview "Quickstart people" --wait 30',
     'inflow datasets preview 5f3c3cedb2805c194ff0b69a --json | jq length',
   ],
   async run(ctx) {
-    const id = ctx.positionals[0] as string;
+    const id = await resolveDataset(ctx, ctx.positionals[0] as string);
+    const waitText = ctx.string('wait');
+    const wait = waitText === undefined ? 0 : Number(waitText);
+    if (!Number.isFinite(wait) || wait < 0)
+      throw new UsageError(`--wait must be a number of seconds, got "${waitText}"`);
     const limitText = ctx.string('limit');
     const limit = limitText === undefined ? 20 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1)
       throw new UsageError(`--limit must be a whole number ≥ 1, got "${limitText}"`);
-    const body = await ctx.client().send<{ data?: Json[] }>({
-      method: 'GET',
-      service: 'export',
-      path: `/datasets/${encodeURIComponent(id)}/preview`,
-      query: { limit },
-    });
-    const rows = (body?.data ?? []).slice(0, limit);
+    const now = ctx.io.now ?? Date.now;
+    const deadline = now() + wait * 1000;
+    let rows: Json[] = [];
+    for (;;) {
+      const body = await ctx.client().send<{ data?: Json[] }>({
+        method: 'GET',
+        service: 'export',
+        path: `/datasets/${encodeURIComponent(id)}/preview`,
+        query: { limit },
+      });
+      rows = (body?.data ?? []).slice(0, limit);
+      if (rows.length > 0 || now() >= deadline || ctx.io.signal?.aborted) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     ctx.out.result(rows, () => {
       const flat = rows.map((r) => flatten(r));
       const keys = [...new Set(flat.flatMap((r) => Object.keys(r)))];
