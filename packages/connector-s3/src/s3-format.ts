@@ -237,17 +237,29 @@ function setField(record: Record<string, unknown>, name: string, value: unknown)
   }
 }
 
-/** Builds records from rows: missing fields are null, extra fields `_cN`. */
-function recordMaker(names: string[]): (row: DelimitedRow) => Record<string, unknown> {
-  const hasProto = names.includes(PROTO);
+/**
+ * Builds records from rows: missing fields are null, extra fields `_cN`. The builder is an
+ * object literal compiled for the header (names are JSON string literals, never code), so every
+ * record is created with its final shape at once: several times faster than assigning the
+ * fields one by one, which matters at millions of rows.
+ */
+export function recordMaker(names: readonly string[]): (row: DelimitedRow) => Record<string, unknown> {
   const count = names.length;
-  return (row) => {
-    const record: Record<string, unknown> = {};
-    if (hasProto) {
+  let make: (row: DelimitedRow) => Record<string, unknown>;
+  if (names.includes(PROTO)) {
+    make = (row) => {
+      const record: Record<string, unknown> = {};
       for (let j = 0; j < count; j++) setField(record, names[j] as string, j < row.length ? row[j] : null);
-    } else {
-      for (let j = 0; j < count; j++) record[names[j] as string] = j < row.length ? row[j] : null;
-    }
+      return record;
+    };
+  } else {
+    const body = names
+      .map((name, j) => `${JSON.stringify(name)}: f.length > ${j} ? f[${j}] : null`)
+      .join(',\n');
+    make = new Function('f', `return {\n${body}\n};`) as typeof make;
+  }
+  return (row) => {
+    const record = make(row);
     for (let j = count; j < row.length; j++) record[`_c${j + 1}`] = row[j];
     return record;
   };
@@ -259,37 +271,29 @@ async function* delimitedRecords(
   format: FileFormat,
   options: ReadFileOptions,
 ): AsyncGenerator<Record<string, unknown>[]> {
-  const parser = new DelimitedParser(format.delimiter);
   let make: ((row: DelimitedRow) => Record<string, unknown>) | undefined;
   let skip = options.skip ?? 0;
   let produced = 0;
-  const rows: DelimitedRow[] = [];
-  const convert = (): Record<string, unknown>[] => {
-    let start = 0;
-    if (!make && rows.length > 0) {
-      make = recordMaker(columnNames(rows[0] as DelimitedRow));
-      start = 1;
+  let out: Record<string, unknown>[] = [];
+  const parser = new DelimitedParser(format.delimiter, (row) => {
+    if (!make) {
+      make = recordMaker(columnNames(row));
+    } else if (skip > 0) {
+      skip--;
+    } else {
+      out.push(make(row));
     }
-    if (skip > 0) {
-      const skipped = Math.min(skip, rows.length - start);
-      skip -= skipped;
-      start += skipped;
-    }
-    const out = new Array<Record<string, unknown>>(Math.max(0, rows.length - start));
-    for (let r = start; r < rows.length; r++)
-      out[r - start] = (make as NonNullable<typeof make>)(rows[r] as DelimitedRow);
-    rows.length = 0;
-    produced += out.length;
-    return out;
-  };
+  });
   for await (const text of textChunks(client, object, format, options)) {
-    parser.push(text, rows);
-    const out = convert();
-    if (out.length > 0) yield out;
+    parser.push(text);
+    if (out.length > 0) {
+      produced += out.length;
+      yield out;
+      out = [];
+    }
     if (options.stopAfter !== undefined && produced >= options.stopAfter) return;
   }
-  parser.end(rows);
-  const out = convert();
+  parser.end();
   if (out.length > 0) yield out;
 }
 

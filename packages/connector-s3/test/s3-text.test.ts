@@ -1,17 +1,17 @@
 import { InflowValidationError } from '@inflow/core';
 import { thrownBy } from '@inflow/testkit';
 import { describe, expect, it } from 'vitest';
-import { formatOf, inferColumns, toJsonValue } from '../src/s3-format.js';
+import { formatOf, inferColumns, recordMaker, toJsonValue } from '../src/s3-format.js';
 import { globMatcher, parsePath } from '../src/s3-path.js';
 import { advanceMark, compareObjects, isPending, parseReadState } from '../src/s3-read.js';
 import { DelimitedParser, type DelimitedRow, JsonRecordScanner, TextFormatError } from '../src/s3-text.js';
 
 /** Parses `text` fed in pieces of `size` characters (every split position is a chunk boundary somewhere). */
 function delimited(text: string, size: number, delimiter = ','): DelimitedRow[] {
-  const parser = new DelimitedParser(delimiter);
   const rows: DelimitedRow[] = [];
-  for (let i = 0; i < text.length; i += size) parser.push(text.slice(i, i + size), rows);
-  parser.end(rows);
+  const parser = new DelimitedParser(delimiter, (row) => rows.push([...row]));
+  for (let i = 0; i < text.length; i += size) parser.push(text.slice(i, i + size));
+  parser.end();
   return rows;
 }
 
@@ -53,6 +53,27 @@ describe('DelimitedParser', () => {
 
   it('fails on a quote left open at the end of the file', () => {
     expect(() => delimited('a,b\n1,"open\n2,3\n', 4)).toThrow(TextFormatError);
+  });
+});
+
+describe('recordMaker', () => {
+  it('builds records with the header names, whatever they hold, nulls for missing fields and _cN for extra ones', () => {
+    const make = recordMaker(['id', 'a "quoted" name', "it's", '`x`${y}']);
+    expect(make(['1', 'b', null, 'd', 'extra'])).toEqual({
+      id: '1',
+      'a "quoted" name': 'b',
+      "it's": null,
+      '`x`${y}': 'd',
+      _c5: 'extra',
+    });
+    expect(make(['2'])).toEqual({ id: '2', 'a "quoted" name': null, "it's": null, '`x`${y}': null });
+  });
+
+  it('keeps a column named __proto__ as an own field, not the prototype', () => {
+    const record = recordMaker(['__proto__', 'id'])(['{}', '1']);
+    expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
+    expect(Object.keys(record)).toEqual(['__proto__', 'id']);
+    expect(Object.getOwnPropertyDescriptor(record, '__proto__')?.value).toBe('{}');
   });
 });
 
