@@ -315,6 +315,12 @@ describe('compileMappingSet: per-record failures', () => {
     }
   });
 
+  it('a very long number-like text fails without backtracking for ever', () => {
+    const map = compileMappingSet(current(expr('to_integer(n)', 'x')));
+    const result = map({ n: `${'1'.repeat(200_000)}x` });
+    expect(result).toMatchObject({ ok: false, errors: [{ path: 'x' }] });
+  });
+
   it('one compiled set maps many records independently', () => {
     const map = compileMappingSet(current(expr('to_integer(n) * 2', 'x')));
     expect([1, 2, 'bad', 4].map((n) => map({ n }).ok)).toEqual([true, true, false, true]);

@@ -97,8 +97,10 @@ function fromLocal(localMs: number, rule: ZoneRule): { ms: number; offset: numbe
   let ms = localMs - offset * 60000;
   const again = zoneOffsetAt(rule.zone, ms);
   if (again !== offset) {
-    offset = again;
-    ms = localMs - offset * 60000;
+    // A wall-clock time in a spring-forward gap: like Java, move it later by the gap, which
+    // shows the same instant in the offset that holds there (01:30 London → 02:30+01:00).
+    ms = localMs - again * 60000;
+    offset = zoneOffsetAt(rule.zone, ms);
   }
   return { ms, offset };
 }

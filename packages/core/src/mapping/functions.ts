@@ -68,7 +68,8 @@ export function toText(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-const NUMERIC = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+// Unambiguous on purpose: `\d+\.?\d*` backtracks quadratically on a long run of digits that fails.
+const NUMERIC = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 
 /** A number from a number or numeric text; throws naming `fn` otherwise. */
 export function toNumber(fn: string, value: unknown): number {
