@@ -63,9 +63,20 @@ function handWritten(r) {
   if (ids?.cio_id !== undefined) acme.cioId = ids.cio_id;
   const campaign = data?.campaign_id;
   if (campaign != null) {
-    const n = typeof campaign === 'number' ? campaign : /^\s*[+-]?\d+(\.\d*)?\s*$/.test(campaign) ? Number(campaign) : Number.NaN;
+    const n =
+      typeof campaign === 'number'
+        ? campaign
+        : /^\s*[+-]?\d+(\.\d*)?\s*$/.test(campaign)
+          ? Number(campaign)
+          : Number.NaN;
     if (Number.isNaN(n) || Math.trunc(n) < -2147483648 || Math.trunc(n) > 2147483647) {
-      errors = [{ path: '_acme.campaign', reason: `to_integer: ${JSON.stringify(campaign)} is not a number`, mapping: 7 }];
+      errors = [
+        {
+          path: '_acme.campaign',
+          reason: `to_integer: ${JSON.stringify(campaign)} is not a number`,
+          mapping: 7,
+        },
+      ];
     } else {
       acme.campaign = Math.trunc(n) || 0;
     }
@@ -105,7 +116,11 @@ function makeRecord(i) {
     timestamp: 1613063089 + i,
     data: {
       customer_id: String(i % 5000),
-      identifiers: { id: String(i % 5000), email: `User${i % 5000}@Example.com`, cio_id: `cio_${i.toString(16)}` },
+      identifiers: {
+        id: String(i % 5000),
+        email: `User${i % 5000}@Example.com`,
+        cio_id: `cio_${i.toString(16)}`,
+      },
     },
   };
   if (type !== 'customer') {
@@ -125,7 +140,8 @@ const compiled = compileMappingSet(mappingSet, { name: 'bench' });
 for (let i = 0; i < RECORDS; i++) {
   const a = compiled(records[i]);
   const b = handWritten(records[i]);
-  if (!isDeepStrictEqual(a, b)) throw new Error(`record ${i}: compiled ${JSON.stringify(a)} ≠ hand-written ${JSON.stringify(b)}`);
+  if (!isDeepStrictEqual(a, b))
+    throw new Error(`record ${i}: compiled ${JSON.stringify(a)} ≠ hand-written ${JSON.stringify(b)}`);
   if (i < JSONATA_RECORDS) {
     const c = await jsonataExpression.evaluate(records[i]);
     if (!isDeepStrictEqual(JSON.parse(JSON.stringify(c)), a.value))
@@ -183,7 +199,8 @@ const lines = [
   '| case | best records/s | median records/s | vs hand-written (best) |',
   '|---|---:|---:|---:|',
   ...names.map(
-    (n) => `| ${n} | ${fmt(best[n])} | ${fmt(median(cases[n].rates))} | ${(best[n] / best['hand-written']).toFixed(3)}× |`,
+    (n) =>
+      `| ${n} | ${fmt(best[n])} | ${fmt(median(cases[n].rates))} | ${(best[n] / best['hand-written']).toFixed(3)}× |`,
   ),
   '',
   `Goal compiled ≥ ${GOAL}× hand-written: **${ratio >= GOAL ? 'met' : 'not met'}** (${ratio.toFixed(2)}×). Spread of the compiled rounds: ${fmt(Math.min(...cases.compiled.rates))}–${fmt(Math.max(...cases.compiled.rates))} records/s.`,
