@@ -79,8 +79,11 @@ function groupHelp(group: string): string | undefined {
     .join('\n')}\n`;
 }
 
-function printError(io: CliIo, json: boolean, error: unknown): ExitCode {
+function printError(io: CliIo, json: boolean, error: unknown, command?: CommandDef): ExitCode {
   const report = errorReport(error);
+  if (!report.error.fix && report.error.exitCode === EXIT.usage && command) {
+    report.error.fix = `see \`inflow ${command.name} --help\``;
+  }
   if (json) {
     io.stderr.write(`${JSON.stringify(report)}\n`);
     return report.error.exitCode;
@@ -101,6 +104,7 @@ function printError(io: CliIo, json: boolean, error: unknown): ExitCode {
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const args = [...argv];
   const json = args.includes('--json');
+  let selected: CommandDef | undefined;
   try {
     if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
       const topic = args[0] === 'help' ? args.slice(1) : [];
@@ -125,6 +129,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       throw new UsageError(`unknown command "${args[0]}"`, 'see `inflow --help` for the list');
     }
     const { command, rest } = found;
+    selected = command;
     if (command.manualParse) {
       const values = { json: rest.includes('--json'), help: false } as Record<
         string,
@@ -156,6 +161,6 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     const ctx = makeContext(io, command, rest, parsed);
     return (await command.run(ctx)) ?? EXIT.ok;
   } catch (error) {
-    return printError(io, json, error);
+    return printError(io, json, error, selected);
   }
 }
