@@ -21,7 +21,7 @@ usage() {
 cmd=$1
 dir=$2
 
-BINARIES=(ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool)
+BINARIES=(ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool curl)
 
 port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -71,8 +71,8 @@ start() {
     command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
   done
   if ((${#missing[@]} > 0)); then
-    echo "Ceph binaries not found: ${missing[*]}." >&2
-    echo "Install them with:  apt-get update && apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd" >&2
+    echo "Binaries the test S3 server needs are missing: ${missing[*]}." >&2
+    echo "Install them with:  apt-get update && apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd curl" >&2
     echo "or set INFLOW_TEST_S3_URL, INFLOW_TEST_S3_ACCESS_KEY and INFLOW_TEST_S3_SECRET_KEY to use an S3 server you run." >&2
     exit 1
   fi
