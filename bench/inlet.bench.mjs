@@ -1,0 +1,359 @@
+// Streaming inlet benchmark (issue 5): acked msgs/s and p99 of POST /collection/{inletId} with
+// 1 KiB XDM messages over keep-alive, against a bare node:http server that parses the JSON and
+// answers 200 without persisting, in the same run; the batch endpoint; ack-to-queryable latency.
+//
+//   node bench/inlet.bench.mjs            (BENCH_SECONDS=10 per run by default)
+//
+// The load generator (autocannon, this process) and each server run in separate processes. The
+// Inflow server is packages/server/src bundled with esbuild (no build needed), with a fresh data
+// dir on disk for every run, so every ack waits for a real fdatasync.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bundleDir = join(root, 'node_modules', '.cache', 'inflow-inlet-bench');
+const bundle = join(bundleDir, 'server.mjs');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECRET = 'bench-secret';
+const XDM_FULL = 'application/vnd.adobe.xed-full+json;version=1';
+
+// ---------------------------------------------------------------------------------------------
+// Targets (child processes)
+
+if (process.argv[2] === 'bare') {
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const now = Date.now();
+      const body = JSON.stringify({ inletId: 'bare', xactionId: `${now}:1:1`, receivedTimeMs: now });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    console.log(JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` }));
+  });
+} else if (process.argv[2] === 'inflow') {
+  const { buildServer, configFromEnv } = await import(pathToFileURL(bundle).href);
+  const server = await buildServer({
+    ...configFromEnv({}),
+    dataDir: process.argv[3],
+    port: 0,
+    logLevel: 'silent',
+    bootstrap: { clientSecret: SECRET, tenantId: 'extconndev' },
+  });
+  const url = await server.listen();
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => server.close().then(() => process.exit(0)));
+  }
+  console.log(JSON.stringify({ url, orgId: server.bootstrap.orgId, clientId: server.bootstrap.clientId }));
+} else {
+  await main();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+
+function startTarget(args) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve({ child, ...JSON.parse(line) });
+    });
+    child.on('exit', (code) => reject(new Error(`target ${args[0]} exited with ${code}`)));
+  });
+}
+
+async function stopTarget(target) {
+  target.child.removeAllListeners('exit');
+  const exited = new Promise((r) => target.child.once('exit', r));
+  target.child.kill('SIGTERM');
+  await exited;
+}
+
+async function api(url, headers, method, path, body) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** A fresh Inflow server with a schema, a dataset and an open inlet. */
+async function startInflow() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'inflow-inlet-bench-'));
+  const target = await startTarget(['inflow', dataDir]);
+  const token = (
+    await (
+      await fetch(`${target.url}/ims/token/v3`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: target.clientId,
+          client_secret: SECRET,
+        }),
+      })
+    ).json()
+  ).access_token;
+  const headers = {
+    Authorization: `Bearer ${token}`,
+    'x-api-key': target.clientId,
+    'x-gw-ims-org-id': target.orgId,
+    'x-sandbox-name': 'prod',
+  };
+  const schema = await api(target.url, headers, 'POST', '/data/foundation/schemaregistry/tenant/schemas', {
+    type: 'object',
+    title: 'bench events',
+    description: 'bench',
+    allOf: [{ $ref: 'https://ns.adobe.com/xdm/context/profile' }, { $ref: '#/definitions/f' }],
+    definitions: {
+      f: {
+        properties: {
+          _extconndev: {
+            type: 'object',
+            properties: { seq: { type: 'integer' }, email: { type: 'string' }, note: { type: 'string' } },
+          },
+        },
+      },
+    },
+  });
+  const [ref] = await api(target.url, headers, 'POST', '/data/foundation/catalog/dataSets', {
+    name: 'bench',
+    schemaRef: { id: schema.$id, contentType: XDM_FULL },
+  });
+  const datasetId = ref.replace('@/dataSets/', '');
+  const { id } = await api(target.url, headers, 'POST', '/data/foundation/flowservice/connections', {
+    name: 'bench inlet',
+    connectionSpec: { id: 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb', version: '1.0' },
+    auth: { specName: 'Streaming Connection', params: { sourceId: 'bench', dataType: 'xdm', name: 'bench' } },
+  });
+  const conn = await api(target.url, headers, 'GET', `/data/foundation/flowservice/connections/${id}`);
+  const inletId = conn.items[0].auth.params.inletId;
+  return { ...target, dataDir, headers, schemaId: schema.$id, datasetId, inletId };
+}
+
+/** A 1 KiB (1024-byte) XDM envelope. */
+function message(schemaId, datasetId, seq) {
+  const make = (note) =>
+    JSON.stringify({
+      header: { schemaRef: { id: schemaId, contentType: XDM_FULL }, datasetId, source: { name: 'bench' } },
+      body: {
+        xdmMeta: { schemaRef: { id: schemaId, contentType: XDM_FULL } },
+        xdmEntity: { _extconndev: { seq, email: `user${seq}@example.com`, note } },
+      },
+    });
+  const base = make('');
+  return make('x'.repeat(Math.max(0, 1024 - Buffer.byteLength(base))));
+}
+
+async function load(url, body, connections) {
+  const { default: autocannon } = await import('autocannon');
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections,
+    pipelining: 1,
+    duration: SECONDS,
+  });
+  const ok = result['2xx'];
+  return {
+    msgsPerSec: ok / SECONDS,
+    p99: result.latency.p99,
+    p50: result.latency.p50,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+  };
+}
+
+async function bundleServer() {
+  const { build } = await import('esbuild');
+  mkdirSync(bundleDir, { recursive: true });
+  const version = JSON.parse(readFileSync(join(root, 'packages/server/package.json'), 'utf8')).version;
+  const packages = [
+    'core',
+    'connector-s3',
+    'connector-postgresql',
+    'connector-streaming',
+    'connector-customerio',
+  ];
+  await build({
+    entryPoints: [join(root, 'packages/server/src/index.ts')],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    alias: Object.fromEntries(
+      packages.map((p) => [`@inflow/${p}`, join(root, 'packages', p, 'src/index.ts')]),
+    ),
+    define: {
+      __INFLOW_SERVER_VERSION__: JSON.stringify(version),
+      __INFLOW_CORE_VERSION__: JSON.stringify(version),
+    },
+    logLevel: 'error',
+  });
+}
+
+function pct(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Acks at a steady `rate` for SECONDS; each message's ack-to-visible-in-the-Catalog time. */
+async function ackToQueryable(rate) {
+  const s = await startInflow();
+  const acked = new Map();
+  const visible = new Map();
+  const seen = new Set();
+  let polling = true;
+  const poll = (async () => {
+    while (polling || visible.size < acked.size) {
+      const batches = await api(
+        s.url,
+        s.headers,
+        'GET',
+        `/data/foundation/catalog/batches?dataSet=${s.datasetId}`,
+      );
+      const now = Date.now();
+      for (const batchId of Object.keys(batches)) {
+        if (seen.has(batchId)) continue;
+        seen.add(batchId);
+        const { asyncBufferFromFile, parquetReadObjects } = await import('hyparquet');
+        const dir = join(s.dataDir, 'datasets', s.datasetId, batchId, 'data');
+        for (const f of readdirSync(dir)) {
+          for (const row of await parquetReadObjects({
+            file: await asyncBufferFromFile(join(dir, f)),
+            columns: ['_extconndev'],
+          })) {
+            visible.set(Number(row._extconndev.seq), now);
+          }
+        }
+      }
+      if (!polling && Date.now() > stopAt + 30_000) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  let stopAt = Number.POSITIVE_INFINITY;
+  const { Agent, request } = await import('undici');
+  const agent = new Agent({ connections: 32 });
+  const started = Date.now();
+  const inflight = [];
+  for (let seq = 0; seq < rate * SECONDS; seq++) {
+    const due = started + (seq * 1000) / rate;
+    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+    inflight.push(
+      request(`${s.url}/collection/${s.inletId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: message(s.schemaId, s.datasetId, seq),
+        dispatcher: agent,
+      }).then(async (res) => {
+        await res.body.text();
+        if (res.statusCode === 200) acked.set(seq, Date.now());
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  stopAt = Date.now();
+  polling = false;
+  await poll;
+  await agent.close();
+  await stopTarget(s);
+  rmSync(s.dataDir, { recursive: true, force: true });
+  const latencies = [...acked].map(([seq, at]) => (visible.get(seq) ?? Number.POSITIVE_INFINITY) - at);
+  return {
+    acked: acked.size,
+    visible: [...acked.keys()].filter((k) => visible.has(k)).length,
+    p50: pct(latencies, 50),
+    p99: pct(latencies, 99),
+    max: Math.max(...latencies),
+  };
+}
+
+async function main() {
+  await bundleServer();
+  const rows = [];
+  for (const connections of [200, 50]) {
+    const bare = await startTarget(['bare']);
+    const bareResult = await load(`${bare.url}/collection/x`, message('s', 'd', 1), connections);
+    await stopTarget(bare);
+    const s = await startInflow();
+    const inflowResult = await load(
+      `${s.url}/collection/${s.inletId}`,
+      message(s.schemaId, s.datasetId, 1),
+      connections,
+    );
+    await stopTarget(s);
+    rmSync(s.dataDir, { recursive: true, force: true });
+    rows.push({
+      connections,
+      bare: bareResult,
+      inflow: inflowResult,
+      ratio: inflowResult.msgsPerSec / bareResult.msgsPerSec,
+    });
+    console.log(JSON.stringify(rows.at(-1)));
+  }
+  const s = await startInflow();
+  const messages = Array.from({ length: 100 }, (_, i) => JSON.parse(message(s.schemaId, s.datasetId, i)));
+  const batchBody = JSON.stringify({ messages });
+  const batchResult = await load(`${s.url}/collection/batch/${s.inletId}`, batchBody, 20);
+  await stopTarget(s);
+  rmSync(s.dataDir, { recursive: true, force: true });
+  const batch = {
+    connections: 20,
+    messagesPerRequest: 100,
+    requestsPerSec: batchResult.msgsPerSec,
+    msgsPerSec: batchResult.msgsPerSec * 100,
+    p99: batchResult.p99,
+    non2xx: batchResult.non2xx,
+    errors: batchResult.errors,
+  };
+  console.log(JSON.stringify({ batch }));
+  const latency = await ackToQueryable(1000);
+  console.log(JSON.stringify({ ackToQueryable: { rate: 1000, ...latency } }));
+
+  const f = (n) => Math.round(n).toLocaleString('en-US');
+  const lines = [
+    '',
+    `## Streaming inlet (issue 5) — ${new Date().toISOString().slice(0, 10)}`,
+    '',
+    `Command: \`node bench/inlet.bench.mjs\` (${SECONDS} s per run; autocannon in the driver process, each server its own process; 1 KiB XDM messages, keep-alive; a fresh data dir on disk per Inflow run, every ack after fdatasync).`,
+    '',
+    '| endpoint | connections | bare node:http msgs/s (p99) | Inflow acked msgs/s (p99) | ratio | goal |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| /collection/{id} | ${r.connections} | ${f(r.bare.msgsPerSec)} (${r.bare.p99} ms) | ${f(r.inflow.msgsPerSec)} (${r.inflow.p99} ms) | ${r.ratio.toFixed(2)}× | ${r.connections === 200 ? '≥ 0.7×' : '≥ 10,000 msgs/s'} |`,
+    ),
+    `| /collection/batch/{id}, 100 msgs per request | 20 | | ${f(batch.msgsPerSec)} (${f(batch.requestsPerSec)} req/s, p99 ${batch.p99} ms) | | ≥ 100,000 msgs/s |`,
+    '',
+    `Ack-to-queryable (1,000 msgs/s for ${SECONDS} s, time from the 200 until the message's batch is in the Catalog and its Parquet row is read back; polled every 20 ms): p50 ${latency.p50} ms, p99 ${latency.p99} ms, max ${latency.max} ms; ${latency.visible}/${latency.acked} visible (goal p99 ≤ 2 s).`,
+    '',
+  ];
+  console.log(lines.join('\n'));
+}
