@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as core from '@inflow/core';
+import { type CompiledMappingSet, compileMappingSet, type MapResult } from '@inflow/core';
 import { FlowProblem, notFound } from '../errors.js';
 import type { ResourceStore, Scope } from '../store/resources.js';
 import type { DatasetSchemas } from './dataset-schema.js';
@@ -21,24 +21,6 @@ export interface Pipelines {
 export const MAPPING_ERROR_CODE = 'MAPPER-3700-400';
 /** A mapped record that does not validate against the dataset's schema. */
 export const VALIDATION_ERROR_CODE = 'INGEST-1555-400';
-
-type MapResult =
-  | { ok: true; value: Record<string, unknown> }
-  | { ok: false; errors: { path: string; reason: string }[]; value?: Record<string, unknown> };
-type CompiledMappingSet = ((record: Record<string, unknown>) => MapResult) & { readonly source?: string };
-type CompileMappingSet = (mappingSet: unknown, options?: { name?: string }) => CompiledMappingSet;
-
-/** Data Prep's compiler (engineer A's `compileMappingSet` in core). */
-function compiler(): CompileMappingSet {
-  const compile = (core as unknown as { compileMappingSet?: CompileMappingSet }).compileMappingSet;
-  if (!compile) {
-    throw new FlowProblem(
-      '1460-400',
-      'this server build has no Data Prep compiler: flows with a Mapping cannot run',
-    );
-  }
-  return compile;
-}
 
 const MAX_CACHED = 256;
 
@@ -123,9 +105,8 @@ export class FlowPipelines implements Pipelines {
     let compiled = this.mappers.get(key);
     if (!compiled) {
       try {
-        compiled = compiler()(stored.doc, { name: mappingId });
+        compiled = compileMappingSet(stored.doc, { name: mappingId });
       } catch (error) {
-        if (error instanceof FlowProblem) throw error;
         throw new FlowProblem(
           '1460-400',
           `mapping set ${mappingId} does not compile: ${(error as Error).message}`,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { newEtag, randomHex } from '../crypto.js';
 import { FlowProblem, invalid } from '../errors.js';
 import { callOf, type RouteTable, scopeOf } from '../http/route.js';
+import { DEFAULT_MIN_INTERVAL_SECONDS, intervalSeconds, type ScheduleParams } from '../runs/schedule.js';
 import type { Services } from '../services.js';
 import type { Doc } from '../store/resources.js';
 import { specRef } from './connections.js';
@@ -138,7 +139,15 @@ async function build(input: z.output<typeof flowCreate>, { services, scope }: Bu
       throw invalid('scheduleParams', `must be absent: ${flowSpec.name} flows stream and have no schedule`);
     }
     const validate = validatorFor(flowSpec.scheduleSpec.spec);
-    if (!validate(typedSchedule(input.scheduleParams))) {
+    const typed = typedSchedule(input.scheduleParams);
+    const minSeconds = services.config.runs?.minScheduleIntervalSeconds ?? DEFAULT_MIN_INTERVAL_SECONDS;
+    const seconds = intervalSeconds(typed as unknown as ScheduleParams);
+    // The spec holds the real service's 15-minute minimum; a server configured lower checks its own.
+    const forSpec =
+      typed.frequency === 'minute' && seconds !== undefined && seconds >= minSeconds
+        ? { ...typed, interval: Math.max(Number(typed.interval), 15) }
+        : typed;
+    if (!validate(forSpec)) {
       const err = validate.errors?.[0];
       const field = err?.instancePath
         ? `scheduleParams${err.instancePath.replace(/\//g, '.')}`
@@ -154,6 +163,12 @@ async function build(input: z.output<typeof flowCreate>, { services, scope }: Bu
             ? 'is required'
             : (err?.message ?? 'is invalid');
       throw invalid(`${field}${missing}`, why);
+    }
+    if (typed.frequency !== 'once' && seconds !== undefined && seconds < minSeconds) {
+      throw invalid(
+        'scheduleParams.interval',
+        `must be at least ${minSeconds} seconds apart (the shortest schedule this server allows)`,
+      );
     }
   }
   return {

@@ -1,0 +1,597 @@
+import { randomUUID } from 'node:crypto';
+import { type AnySourceConnector, InflowValidationError, type JsonValue, redact } from '@inflow/core';
+import type { z } from 'zod';
+import { newEtag } from '../crypto.js';
+import type { RecordFailure } from '../datasets/writer.js';
+import { FlowProblem } from '../errors.js';
+import { connectionsKind, validateCredentials } from '../routes/connections.js';
+import { decrypt, quoted, type ResourceKind } from '../routes/resource-routes.js';
+import { sourceConnectionsKind } from '../routes/source-connections.js';
+import type { Services } from '../services.js';
+import type { Doc, Scope } from '../store/resources.js';
+
+/** A run's lifecycle (reference §3.7 status values); also its top-level `state`, for `property=state==…`. */
+export type RunStatus = 'scheduled' | 'inProgress' | 'success' | 'failed';
+
+/** The internal resource kind holding each flow's saved read state (never served by a route). */
+export const READ_STATE_KIND = 'flowReadStates';
+
+/** Codes a run fails with (the `{SERVICE}-{NNNN}-{status}` shape of reference §3.7). */
+export const RUN_ERRORS = {
+  /** The source answered with an error, or could not be reached. */
+  source: 'CONNECTOR-2001-500',
+  /** The source refused the flow's parameters (a deterministic error: not retried). */
+  sourceParams: 'CONNECTOR-1001-400',
+  /** The flow cannot run as configured (its dataset, schema, mapping or connections are missing or broken). */
+  flow: 'FLOW-1460-400',
+  /** Every record failed mapping or validation: nothing landed, so the state stays. */
+  allFailed: 'INGEST-1212-400',
+  /** The batch could not be written. */
+  landing: 'INGEST-1001-500',
+  /** The server stopped while the run was in progress; it is retried. */
+  interrupted: 'RUN-1002-500',
+} as const;
+
+export interface RunsOptions {
+  maxAttempts: number;
+  retryBaseMs: number;
+  /** Runs executing at once, across flows (one at a time per flow). */
+  concurrency: number;
+}
+
+/** Why an attempt failed, and whether another attempt could succeed. */
+class AttemptError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface AttemptOutcome {
+  inputRecords: number;
+  inputBytes: number;
+  inputFiles: number;
+  batchId: string | undefined;
+  outputRecords: number;
+  failedRecords: number;
+  outputBytes: number;
+  outputFiles: number;
+  errorCodes: Record<string, number>;
+  datasetId: string;
+  targetConnectionId: string | undefined;
+}
+
+const connectionKind = connectionsKind as unknown as ResourceKind<z.ZodObject>;
+const sourceKind = sourceConnectionsKind as unknown as ResourceKind<z.ZodObject>;
+
+const scopeKey = (scope: Scope, id: string) => `${scope.orgId}\0${scope.sandbox}\0${id}`;
+
+/**
+ * Executes runs: reads the source through its connector from the flow's saved state, maps and
+ * validates each record, lands one Parquet batch (keyed by the run id, so a retried or recovered
+ * run never lands twice), and only then saves the new state. One run per flow at a time; a failed
+ * attempt is retried with exponential backoff up to `maxAttempts`, then the run is failed with
+ * its error code. Everything a run needs to resume is in its stored document, so `recover()`
+ * after a crash picks up runs left `scheduled` or `inProgress`.
+ */
+export class RunExecutor {
+  private readonly queue: { scope: Scope; runId: string; flowId: string }[] = [];
+  private readonly queued = new Set<string>();
+  private readonly activeFlows = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private active = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly services: Services,
+    private readonly options: RunsOptions,
+    private readonly log: { error(obj: object, msg: string): void } = { error: () => {} },
+  ) {}
+
+  /** Whether a run of this flow is queued or executing (the scheduler waits for it). */
+  busy(scope: Scope, flowId: string): boolean {
+    const key = scopeKey(scope, flowId);
+    return this.activeFlows.has(key) || this.queue.some((q) => scopeKey(q.scope, q.flowId) === key);
+  }
+
+  /** Creates a run of `flow` (stored as `scheduled`) and queues it. */
+  async create(
+    scope: Scope,
+    flow: Doc,
+    params: Record<string, unknown>,
+    by: { clientId: string },
+  ): Promise<{ id: string; etag: string }> {
+    const now = this.services.now();
+    const id = randomUUID();
+    const etag = newEtag(now);
+    const doc: Doc = {
+      id,
+      createdAt: now,
+      updatedAt: now,
+      createdBy: by.clientId,
+      updatedBy: by.clientId,
+      createdClient: by.clientId,
+      updatedClient: by.clientId,
+      sandboxId: flow.sandboxId,
+      sandboxName: flow.sandboxName ?? scope.sandbox,
+      imsOrgId: scope.orgId,
+      flowId: flow.id,
+      flowSpec: flow.flowSpec,
+      providerRefId: `inflow-${String(flow.id)}-${now}`,
+      params,
+      state: 'scheduled',
+      etag: quoted(etag),
+      metrics: { statusSummary: { status: 'scheduled' } },
+      activities: [],
+    };
+    await this.services.store.insert('runs', scope, doc, etag, now);
+    this.enqueue(scope, id, flow.id);
+    return { id, etag: quoted(etag) };
+  }
+
+  /** Queues the runs a stopped server left `scheduled` or `inProgress` (the latter count as an interrupted attempt). */
+  async recover(): Promise<number> {
+    const res = await this.services.store.db.query<{ body: string; org_id: string; sandbox: string }>(
+      `select coalesce(body, doc::text) as body, org_id, sandbox from resources
+       where kind = 'runs' and (doc @> '{"state":"scheduled"}' or doc @> '{"state":"inProgress"}')
+       order by created_at`,
+    );
+    for (const row of res.rows) {
+      const doc = JSON.parse(row.body) as Doc;
+      const scope = { orgId: row.org_id, sandbox: row.sandbox };
+      const retryAt = (doc.metrics as Metrics | undefined)?.statusSummary?.extensions?.nextAttemptAtUTC;
+      this.enqueue(
+        scope,
+        doc.id,
+        String(doc.flowId),
+        retryAt ? Math.max(0, retryAt - this.services.now()) : 0,
+      );
+    }
+    return res.rows.length;
+  }
+
+  /** Stops taking runs, aborts the reads in progress and waits for them to settle. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.abort.abort();
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Resolves when nothing is queued or executing (tests). */
+  async idle(): Promise<void> {
+    while (this.queue.length > 0 || this.running.size > 0 || this.timers.size > 0) {
+      await Promise.allSettled([...this.running]);
+      if (this.running.size === 0 && (this.queue.length > 0 || this.timers.size > 0)) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+
+  private enqueue(scope: Scope, runId: string, flowId: string, delayMs = 0): void {
+    if (this.stopped) return;
+    if (delayMs > 0) {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.enqueue(scope, runId, flowId);
+      }, delayMs);
+      timer.unref();
+      this.timers.add(timer);
+      return;
+    }
+    const key = scopeKey(scope, runId);
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push({ scope, runId, flowId });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.active < this.options.concurrency) {
+      const index = this.queue.findIndex((q) => !this.activeFlows.has(scopeKey(q.scope, q.flowId)));
+      if (index < 0) return;
+      const [next] = this.queue.splice(index, 1);
+      if (!next) return;
+      const flowKey = scopeKey(next.scope, next.flowId);
+      this.queued.delete(scopeKey(next.scope, next.runId));
+      this.activeFlows.add(flowKey);
+      this.active++;
+      const p: Promise<void> = this.execute(next.scope, next.runId)
+        .catch((error) =>
+          this.log.error({ err: { message: (error as Error).message } }, 'run failed to update'),
+        )
+        .finally(() => {
+          this.active--;
+          this.activeFlows.delete(flowKey);
+          this.running.delete(p);
+          this.pump();
+        });
+      this.running.add(p);
+    }
+  }
+
+  /** One attempt of a run, and what follows from it: success, a retry later, or failure. */
+  private async execute(scope: Scope, runId: string): Promise<void> {
+    const stored = await this.services.store.get('runs', scope, runId);
+    if (!stored) return;
+    let doc = stored.doc;
+    let etag = stored.etag;
+    if (doc.state !== 'scheduled' && doc.state !== 'inProgress') return;
+    const metrics = (doc.metrics ?? {}) as Metrics;
+    const summary = metrics.statusSummary ?? {};
+    const errors = [...(summary.errors ?? [])];
+    let attempts = summary.extensions?.attempts ?? 0;
+    // Left in progress by a stopped server: that attempt counts, and says so.
+    if (doc.state === 'inProgress' && !summary.extensions?.nextAttemptAtUTC) {
+      errors.push({
+        code: RUN_ERRORS.interrupted,
+        message: 'the server stopped during this attempt; retried',
+      });
+      if (attempts >= this.options.maxAttempts) {
+        await this.finish(scope, doc, etag, { failed: errors, attempts });
+        return;
+      }
+    }
+    attempts++;
+    const startedAt = metrics.durationSummary?.startedAtUTC ?? this.services.now();
+    ({ doc, etag } = await this.update(scope, doc, etag, {
+      state: 'inProgress',
+      metrics: {
+        ...metrics,
+        durationSummary: { startedAtUTC: startedAt },
+        statusSummary: { status: 'inProgress', errors, extensions: { attempts } },
+      },
+    }));
+
+    try {
+      const outcome = await this.attempt(scope, doc);
+      await this.finish(scope, doc, etag, { outcome, attempts, startedAt, errors });
+    } catch (error) {
+      const failure = toAttemptError(error);
+      errors.push({ code: failure.code, message: failure.message });
+      if (failure.retryable && attempts < this.options.maxAttempts && !this.stopped) {
+        const delay = this.options.retryBaseMs * 2 ** (attempts - 1);
+        const nextAttemptAtUTC = this.services.now() + delay;
+        await this.update(scope, doc, etag, {
+          metrics: {
+            ...(doc.metrics as Metrics),
+            statusSummary: { status: 'inProgress', errors, extensions: { attempts, nextAttemptAtUTC } },
+          },
+        });
+        this.enqueue(scope, doc.id, String(doc.flowId), delay);
+        return;
+      }
+      if (this.stopped && failure.retryable) return; // recover() retries it at the next start
+      await this.finish(scope, doc, etag, {
+        failed: errors,
+        attempts,
+        startedAt,
+        extensions: failure.extensions,
+      });
+    }
+  }
+
+  private async attempt(scope: Scope, run: Doc): Promise<AttemptOutcome> {
+    const { store, specs } = this.services;
+    const flowId = String(run.flowId);
+    const flow = await store.get('flows', scope, flowId);
+    if (!flow) throw new AttemptError(RUN_ERRORS.flow, `flow ${flowId} no longer exists`, false);
+    const sourceId = (flow.doc.sourceConnectionIds as string[] | undefined)?.[0];
+    const source = sourceId ? await store.get('sourceConnections', scope, sourceId) : undefined;
+    if (!source)
+      throw new AttemptError(
+        RUN_ERRORS.flow,
+        `the flow's source connection ${String(sourceId)} no longer exists`,
+        false,
+      );
+    const sourceDoc = decrypt(sourceKind, this.services, source.doc);
+    const specId = (sourceDoc.connectionSpec as { id: string }).id;
+    const connector = specs.connector(specId);
+    if (!connector?.read) {
+      throw new AttemptError(
+        RUN_ERRORS.flow,
+        `no connector installed here reads sources of spec ${specId}`,
+        false,
+      );
+    }
+    const credentials = await this.credentials(scope, connector, sourceDoc);
+    const params = this.readParams(connector, sourceDoc, flow.doc, run.params as Record<string, unknown>);
+    const { datasetId, pipeline } = await this.services.pipelines.forFlow(scope, flowId);
+    const saved = await store.get(READ_STATE_KIND, scope, flowId);
+    const secrets = Object.values((credentials ?? {}) as Record<string, unknown>).filter(
+      (v): v is string => typeof v === 'string',
+    );
+
+    const records: Record<string, unknown>[] = [];
+    const failures: RecordFailure[] = [];
+    let inputRecords = 0;
+    let inputBytes = 0;
+    let inputFiles = 0;
+    let state: JsonValue | undefined;
+    let read = false;
+    try {
+      for await (const batch of connector.read({
+        credentials: credentials as never,
+        params: params as never,
+        state: saved?.doc.state as JsonValue | undefined,
+        signal: this.abort.signal,
+      })) {
+        read = true;
+        state = batch.state;
+        inputBytes += batch.bytes ?? 0;
+        inputFiles += batch.files ?? 0;
+        for (const record of batch.records) {
+          inputRecords++;
+          const result = pipeline(record);
+          if (result.ok) records.push(result.value);
+          else failures.push(result.failure);
+        }
+      }
+    } catch (error) {
+      const message = redact(error instanceof Error ? error.message : String(error), secrets);
+      if (InflowValidationError.isInstance(error))
+        throw new AttemptError(RUN_ERRORS.sourceParams, message, false);
+      throw new AttemptError(RUN_ERRORS.source, `the source answered with an error: ${message}`, true);
+    }
+
+    const errorCodes: Record<string, number> = {};
+    for (const f of failures)
+      errorCodes[f.code ?? RUN_ERRORS.allFailed] = (errorCodes[f.code ?? RUN_ERRORS.allFailed] ?? 0) + 1;
+    let landed: Awaited<ReturnType<Services['datasets']['land']>> | undefined;
+    if (records.length > 0 || failures.length > 0) {
+      try {
+        landed = await this.services.datasets.land({
+          scope,
+          datasetId,
+          records,
+          failures,
+          origin: { flowId, runId: run.id },
+          key: run.id,
+        });
+      } catch (error) {
+        if (error instanceof FlowProblem) throw new AttemptError(RUN_ERRORS.flow, error.message, false);
+        throw new AttemptError(
+          RUN_ERRORS.landing,
+          `the batch could not be written: ${(error as Error).message}`,
+          true,
+        );
+      }
+      if (landed.recordCount === 0 && landed.failedCount > 0) {
+        const first = failures[0];
+        throw new AttemptError(
+          RUN_ERRORS.allFailed,
+          `all ${landed.failedCount} records failed${first ? ` (first: ${first.reason})` : ''}: nothing landed, so the flow's state stays where it was; fix the mapping or the schema and run again`,
+          false,
+          { batchId: landed.batchId, datasetId, errorCodes, failedRecords: landed.failedCount, inputRecords },
+        );
+      }
+    }
+    // Only now, with the batch landed, does the flow move on.
+    if (read && state !== undefined) await this.saveState(scope, flowId, state, run.id);
+    return {
+      inputRecords,
+      inputBytes,
+      inputFiles,
+      batchId: landed?.batchId,
+      outputRecords: landed?.recordCount ?? 0,
+      failedRecords: landed?.failedCount ?? 0,
+      outputBytes: landed?.bytes ?? 0,
+      outputFiles: landed?.files.length ?? 0,
+      errorCodes,
+      datasetId,
+      targetConnectionId: (flow.doc.targetConnectionIds as string[] | undefined)?.[0],
+    };
+  }
+
+  /** The base connection's credentials, decrypted for this run only. */
+  private async credentials(scope: Scope, connector: AnySourceConnector, sourceDoc: Doc): Promise<unknown> {
+    if (connector.auth === 'none') return undefined;
+    const baseId = sourceDoc.baseConnectionId as string | undefined;
+    const base = baseId ? await this.services.store.get('connections', scope, baseId) : undefined;
+    if (!base)
+      throw new AttemptError(
+        RUN_ERRORS.flow,
+        `the source's base connection ${String(baseId)} no longer exists`,
+        false,
+      );
+    const plain = decrypt(connectionKind, this.services, base.doc);
+    const auth = plain.auth as { specName: string; params: Record<string, unknown> };
+    try {
+      return validateCredentials(this.services, connector.connectionSpec.id, auth.specName, auth.params);
+    } catch (error) {
+      throw new AttemptError(RUN_ERRORS.flow, (error as Error).message, false);
+    }
+  }
+
+  /**
+   * The connector's read params: the source connection's `params`, its `data` format (cloud
+   * storage), and the Copy transformation's (or the run's) `deltaColumn` (databases).
+   */
+  private readParams(
+    connector: AnySourceConnector,
+    sourceDoc: Doc,
+    flow: Doc,
+    runParams: Record<string, unknown> | undefined,
+  ): unknown {
+    const params: Record<string, unknown> = { ...((sourceDoc.params ?? {}) as Record<string, unknown>) };
+    const data = sourceDoc.data as { format?: string; properties?: Record<string, unknown> } | undefined;
+    if (data?.format && params.fileType === undefined) params.fileType = data.format.toLowerCase();
+    for (const key of ['columnDelimiter', 'compressionType', 'encoding']) {
+      if (data?.properties?.[key] !== undefined && params[key] === undefined)
+        params[key] = data.properties[key];
+    }
+    const copy = ((flow.transformations ?? []) as { name: string; params: Record<string, unknown> }[]).find(
+      (t) => t.name === 'Copy',
+    );
+    const delta = (copy?.params.deltaColumn ?? runParams?.deltaColumn) as { name?: unknown } | undefined;
+    if (params.deltaColumn === undefined && typeof delta?.name === 'string')
+      params.deltaColumn = { name: delta.name };
+    try {
+      return connector.sourceParams ? connector.parseSourceParams(params) : params;
+    } catch (error) {
+      const issue = InflowValidationError.isInstance(error) ? error.issues[0] : undefined;
+      throw new AttemptError(
+        RUN_ERRORS.sourceParams,
+        issue
+          ? `source connection params.${issue.path.replace(/^params\./, '')} ${issue.message}`
+          : (error as Error).message,
+        false,
+      );
+    }
+  }
+
+  private async saveState(scope: Scope, flowId: string, state: JsonValue, runId: string): Promise<void> {
+    const { store } = this.services;
+    const now = this.services.now();
+    const doc: Doc = { id: flowId, state, runId, savedAt: now };
+    const existing = await store.get(READ_STATE_KIND, scope, flowId);
+    if (!existing) {
+      await store.insert(READ_STATE_KIND, scope, doc, newEtag(now), now);
+      return;
+    }
+    // One run per flow at a time: nobody else writes this document meanwhile.
+    const result = await store.replace(READ_STATE_KIND, scope, doc, existing.etag, newEtag(now), now);
+    if (result !== 'ok')
+      throw new AttemptError(RUN_ERRORS.landing, `the state of flow ${flowId} changed during the run`, true);
+  }
+
+  private async update(
+    scope: Scope,
+    doc: Doc,
+    etag: string,
+    changes: Record<string, unknown>,
+  ): Promise<{ doc: Doc; etag: string }> {
+    const now = this.services.now();
+    const next = newEtag(now);
+    const updated: Doc = { ...doc, ...changes, updatedAt: now, etag: quoted(next) };
+    const result = await this.services.store.replace('runs', scope, updated, etag, next, now);
+    if (result !== 'ok') throw new Error(`run ${doc.id} changed while it executed (${result})`);
+    return { doc: updated, etag: next };
+  }
+
+  private async finish(
+    scope: Scope,
+    doc: Doc,
+    etag: string,
+    end: {
+      outcome?: AttemptOutcome;
+      failed?: RunError[];
+      errors?: RunError[];
+      attempts: number;
+      startedAt?: number;
+      extensions?: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    const now = this.services.now();
+    const o = end.outcome;
+    const ext = (end.extensions ?? {}) as {
+      batchId?: string;
+      datasetId?: string;
+      errorCodes?: Record<string, number>;
+      failedRecords?: number;
+      inputRecords?: number;
+    };
+    const status: RunStatus = o ? 'success' : 'failed';
+    const batchId = o?.batchId ?? ext.batchId;
+    const errorCodes = o?.errorCodes ?? ext.errorCodes ?? {};
+    const failedRecords = o?.failedRecords ?? ext.failedRecords ?? 0;
+    const base = `${this.services.publicUrl()}/data/foundation/export/batches/${batchId}`;
+    const recordErrors = Object.entries(errorCodes).map(([code, recordCount]) => ({
+      code,
+      recordCount,
+      message: code.startsWith('MAPPER')
+        ? 'Mapper Transform Error'
+        : 'The record does not match the dataset schema',
+    }));
+    const errors = end.failed ?? end.errors ?? [];
+    const summaryErrors =
+      o && failedRecords > 0
+        ? [
+            ...errors,
+            {
+              code: RUN_ERRORS.allFailed,
+              message: `Encountered ${failedRecords} errors in the data. Successfully ingested ${o.outputRecords} rows. Review the associated diagnostic files for additional details.`,
+            },
+          ]
+        : errors;
+    const metrics: Metrics = {
+      durationSummary: { startedAtUTC: end.startedAt ?? now, completedAtUTC: now },
+      sizeSummary: { inputBytes: o?.inputBytes ?? 0, outputBytes: o?.outputBytes ?? 0 },
+      recordSummary: {
+        inputRecordCount: o?.inputRecords ?? ext.inputRecords ?? 0,
+        outputRecordCount: o?.outputRecords ?? 0,
+        failedRecordCount: failedRecords,
+      },
+      fileSummary: { inputFileCount: o?.inputFiles ?? 0, outputFileCount: o?.outputFiles ?? 0 },
+      statusSummary: {
+        status,
+        errors: summaryErrors,
+        extensions: {
+          attempts: end.attempts,
+          ...(batchId ? { batchId } : {}),
+          ...(batchId && failedRecords > 0
+            ? {
+                manifest: {
+                  failedRecords: `${base}/meta?path=row_errors`,
+                  sampleErrors: `${base}/meta?path=row_errors_sample.json`,
+                },
+              }
+            : {}),
+          ...(recordErrors.length > 0 ? { errors: recordErrors } : {}),
+        },
+      },
+    };
+    const activities = batchId
+      ? [
+          {
+            id: 'promotionActivity',
+            updatedAtUTC: now,
+            durationSummary: metrics.durationSummary,
+            sizeSummary: metrics.sizeSummary,
+            recordSummary: metrics.recordSummary,
+            fileSummary: metrics.fileSummary,
+            statusSummary: { status, ...(summaryErrors.length > 0 ? { errors: summaryErrors } : {}) },
+            targetInfo: [
+              {
+                id: o?.targetConnectionId,
+                type: 'TargetConnection',
+                reference: { type: 'Batch', ids: [batchId] },
+              },
+            ],
+          },
+        ]
+      : [];
+    await this.update(scope, doc, etag, { state: status, metrics, activities });
+  }
+}
+
+interface RunError {
+  code: string;
+  message: string;
+}
+
+/** The parts of a run's metrics the executor reads back. */
+interface Metrics {
+  durationSummary?: { startedAtUTC?: number; completedAtUTC?: number };
+  sizeSummary?: Record<string, number>;
+  recordSummary?: Record<string, number>;
+  fileSummary?: Record<string, number>;
+  statusSummary?: {
+    status?: string;
+    errors?: RunError[];
+    extensions?: { attempts?: number; nextAttemptAtUTC?: number } & Record<string, unknown>;
+  };
+}
+
+function toAttemptError(error: unknown): AttemptError {
+  if (error instanceof AttemptError) return error;
+  if (error instanceof FlowProblem) return new AttemptError(RUN_ERRORS.flow, error.message, false);
+  return new AttemptError(RUN_ERRORS.landing, (error as Error).message ?? String(error), true);
+}
