@@ -9,8 +9,8 @@
 #   INFLOW_TEST_S3_URL=http://127.0.0.1:PORT
 #   INFLOW_TEST_S3_ACCESS_KEY=…
 #   INFLOW_TEST_S3_SECRET_KEY=…
-# The mon and rgw ports are the first free ones from 33000 and 37480, so runs on one machine do
-# not collide; INFLOW_TEST_S3_MON_PORT / INFLOW_TEST_S3_PORT pin them.
+# The mon and rgw ports are the first free ones from a random base in 33000–34999 and
+# 37480–39479, so runs on one machine do not collide; INFLOW_TEST_S3_MON_PORT / INFLOW_TEST_S3_PORT pin them.
 set -euo pipefail
 
 usage() {
@@ -84,8 +84,10 @@ start() {
   dir=$(cd "$dir" && pwd)
 
   local mon_port rgw_port
-  mon_port=${INFLOW_TEST_S3_MON_PORT:-$(free_port 33000)}
-  rgw_port=${INFLOW_TEST_S3_PORT:-$(free_port 37480 "$mon_port")}
+  # From a random base: two runs starting at the same moment (vitest's int and conformance
+  # projects) would otherwise both find the same port free.
+  mon_port=${INFLOW_TEST_S3_MON_PORT:-$(free_port $((33000 + RANDOM % 2000)))}
+  rgw_port=${INFLOW_TEST_S3_PORT:-$(free_port $((37480 + RANDOM % 2000)) "$mon_port")}
   local fsid
   fsid=$(cat /proc/sys/kernel/random/uuid)
   local conf="$dir/ceph.conf"
@@ -132,6 +134,9 @@ EOF
     fail "ceph-mon --mkfs failed"
   ceph-mon "${c[@]}" -i a 2>>"$dir/log/mon.err" || fail "ceph-mon did not start"
   wait_for "timeout 5 ceph ${c[*]} mon stat" 30 || fail "the monitor did not answer on port $mon_port"
+  # The monitor on that port must be ours, not another run's that won a race for it.
+  [[ "$(timeout 10 ceph "${c[@]}" fsid 2>/dev/null)" == "$fsid" ]] ||
+    fail "port $mon_port is held by another cluster's monitor: start again"
 
   local osd_uuid osd_id
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)

@@ -120,6 +120,16 @@ async function startS3(): Promise<Started<TestS3>> {
     }
     return { provided: { endpoint: url, region, accessKeyId, secretAccessKey }, teardown: async () => {} };
   }
+  // A second try when the first loses a port race with a concurrent run (the script says so).
+  try {
+    return await startRadosgw();
+  } catch {
+    return await startRadosgw();
+  }
+}
+
+async function startRadosgw(): Promise<Started<TestS3>> {
+  const region = 'us-east-1';
   const dir = await mkdtemp(join(tmpdir(), 'inflow-rgw-'));
   const stop = async () => {
     await run('bash', [radosgwScript, 'stop', dir]).catch((error: unknown) => {
