@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { fillPlaceholders, parseSeedCurls, readSeed, type TestS3 } from '@inflow/testkit';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { DatasetLake } from '../src/datasets/writer.js';
+import { createDataset, duckRows, TENANT, XDM_FULL } from './datasets-fixtures.js';
+import { call, FS, S3_SPEC, startTestServer, type TestServer } from './helpers.js';
+
+const S3: TestS3 = inject('s3');
+const T = `_${TENANT}`;
+const CLOUD_STORAGE_FLOW_SPEC = '9753525b-82c7-4dce-8a9b-5ccfce2b9876';
+const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
+
+let t: TestServer;
+let s3: S3Client;
+
+const post = async (path: string, body: unknown) => {
+  const res = await call(t.url, 'POST', path, { headers: t.headers, body });
+  expect(res.status, res.text).toBeLessThan(300);
+  return res.body as Record<string, unknown>;
+};
+
+type Run = { id: string; state: string; metrics: Record<string, Record<string, unknown>> };
+
+async function runNow(flowId: string): Promise<Run> {
+  const res = await post(`${FS}/runs`, { flowId });
+  const id = (res.items as { id: string }[])[0]?.id as string;
+  for (;;) {
+    const run = (
+      (await call(t.url, 'GET', `${FS}/runs/${id}`, { headers: t.headers })).body as { items: Run[] }
+    ).items[0] as Run;
+    if (run.state === 'success' || run.state === 'failed') return run;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const csv = (from: number, to: number) =>
+  `id,code,name,email,city\n${Array.from({ length: to - from + 1 }, (_, k) => {
+    const i = from + k;
+    return `${i},m-${i},"Member ${i}",m${i}@example.com,City ${i}`;
+  }).join('\n')}\n`;
+
+beforeAll(async () => {
+  t = await startTestServer({ bootstrap: { clientSecret: 'runs-s3-secret', tenantId: TENANT } });
+  s3 = new S3Client({
+    endpoint: S3.endpoint,
+    region: S3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3.accessKeyId, secretAccessKey: S3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+});
+afterAll(async () => {
+  s3?.destroy();
+  await t?.close();
+});
+
+describe('S3 files → flow → dataset (seed 000)', () => {
+  it('lands the files, then only the new ones; dataset rows equal the CSV rows (read back with DuckDB)', async () => {
+    const bucket = `runs-${randomBytes(5).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'members/part-1.csv', Body: csv(1, 4) }));
+
+    // Seed 000's base connection, plus the endpoint of the S3-compatible server.
+    const body = fillPlaceholders(
+      parseSeedCurls(readSeed('000')).find((r) => r.method === 'POST' && r.path.endsWith('/connections'))
+        ?.body,
+      { S3_ACCESS_KEY: S3.accessKeyId, S3_SECRET_KEY: S3.secretAccessKey },
+    ) as { auth: { params: Record<string, string> } };
+    body.auth.params.serviceUrl = S3.endpoint;
+    body.auth.params.region = S3.region;
+    const connection = await post(`${FS}/connections`, body);
+
+    const { schemaId, dataSetId } = await createDataset(t, `s3 ${bucket}`);
+    const source = await post(`${FS}/sourceConnections`, {
+      name: 'members folder',
+      baseConnectionId: connection.id,
+      data: { format: 'delimited', properties: { columnDelimiter: ',' } },
+      params: { path: `/${bucket}/members`, type: 'folder' },
+      connectionSpec: { id: S3_SPEC, version: '1.0' },
+    });
+    const target = await post(`${FS}/targetConnections`, {
+      name: 'lake',
+      params: { dataSetId },
+      connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
+    });
+    const mapping = await post('/data/foundation/conversion/mappingSets', {
+      outputSchema: { schemaRef: { id: schemaId, contentType: XDM_FULL } },
+      mappings: [
+        { sourceType: 'ATTRIBUTE', source: 'code', destination: '_id' },
+        { sourceType: 'EXPRESSION', source: 'to_integer(id)', destination: `${T}.memberId` },
+        { sourceType: 'ATTRIBUTE', source: 'name', destination: `${T}.name` },
+        { sourceType: 'ATTRIBUTE', source: 'email', destination: 'personalEmail.address' },
+        { sourceType: 'ATTRIBUTE', source: 'city', destination: `${T}.address.city` },
+      ],
+    });
+    const flow = await post(`${FS}/flows`, {
+      name: 'Cloud storage dataflow',
+      flowSpec: { id: CLOUD_STORAGE_FLOW_SPEC, version: '1.0' },
+      sourceConnectionIds: [source.id],
+      targetConnectionIds: [target.id],
+      transformations: [{ name: 'Mapping', params: { mappingId: mapping.id, mappingVersion: 0 } }],
+      scheduleParams: { startTime: String(Math.floor(Date.now() / 1000) + 86_400), frequency: 'once' },
+    });
+
+    const rows = () =>
+      duckRows(
+        join((t.server.services.datasets as DatasetLake).root, dataSetId, '*', 'data', '*.parquet'),
+        `_id, ${T}.memberId as id, ${T}.name as name, personalEmail.address as email, ${T}.address.city as city`,
+        `${T}.memberId`,
+      );
+    const expected = (n: number) =>
+      Array.from({ length: n }, (_, k) => ({
+        _id: `m-${k + 1}`,
+        id: String(k + 1),
+        name: `Member ${k + 1}`,
+        email: `m${k + 1}@example.com`,
+        city: `City ${k + 1}`,
+      }));
+
+    const first = await runNow(flow.id as string);
+    expect(first.state, JSON.stringify(first.metrics.statusSummary)).toBe('success');
+    expect(first.metrics.recordSummary).toMatchObject({
+      inputRecordCount: 4,
+      outputRecordCount: 4,
+      failedRecordCount: 0,
+    });
+    expect(first.metrics.fileSummary).toMatchObject({ inputFileCount: 1, outputFileCount: 1 });
+    expect(first.metrics.sizeSummary?.inputBytes).toBe(Buffer.byteLength(csv(1, 4)));
+    expect(await rows()).toEqual(expected(4));
+
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'members/part-2.csv', Body: csv(5, 7) }));
+    const second = await runNow(flow.id as string);
+    expect(second.metrics.recordSummary).toMatchObject({ inputRecordCount: 3, outputRecordCount: 3 });
+    expect(await rows()).toEqual(expected(7));
+  });
+});
