@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fillPlaceholders, parseSeedCurls, readSeed, type TestPostgres } from '@inflow/testkit';
 import pg from 'pg';
@@ -435,5 +437,74 @@ describe('the scheduler', () => {
     });
     expect(res.status).toBe(400);
     expect((res.body as { report: { field: string } }).report.field).toBe('scheduleParams.interval');
+  });
+});
+
+describe('a restart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inflow-runs-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('retries a run a crash left in progress, and says so in its errors', async () => {
+    const shared = t;
+    const options = {
+      dataDir: dir,
+      bootstrap: { clientSecret: 'runs-restart-secret', tenantId: TENANT },
+      runs: { minScheduleIntervalSeconds: 60, retryBaseMs: 20, maxAttempts: 3, tickMs: 50 },
+    };
+    try {
+      t = await startTestServer(options);
+      connectionId = (
+        await post(`${FS}/connections`, {
+          name: 'pg',
+          auth: {
+            specName: 'Connection String Based Authentication',
+            params: {
+              connectionString: `Server=${PG.host};Database=${PG.database};Port=${PG.port};UID=${PG.user};Password="${PG.password.replaceAll('"', '""')}"`,
+            },
+          },
+          connectionSpec: { id: POSTGRESQL_SPEC, version: '1.0' },
+        })
+      ).id as string;
+      const table = await makeTable(4);
+      const { schemaId, dataSetId } = await createDataset(t, `pg restart ${table}`);
+      const flowId = await makeFlow({ table, dataSetId, schemaId });
+      const flow = ((await get(`${FS}/flows/${flowId}`)).body as { items: Record<string, unknown>[] })
+        .items[0];
+      // What a process killed during an attempt leaves behind: the run stored `inProgress`.
+      const now = Date.now();
+      await t.server.services.store.insert(
+        'runs',
+        { orgId: t.orgId, sandbox: 'prod' },
+        {
+          id: 'crashed-run',
+          flowId,
+          flowSpec: flow?.flowSpec,
+          params: { startTime: 1, windowStartTime: 0, windowEndTime: 1 },
+          state: 'inProgress',
+          metrics: {
+            durationSummary: { startedAtUTC: now },
+            statusSummary: { status: 'inProgress', errors: [], extensions: { attempts: 1 } },
+          },
+          activities: [],
+        },
+        'e0',
+        now,
+      );
+      await t.close();
+
+      t = await startTestServer(options);
+      const run = await settled('crashed-run');
+      expect(run.state).toBe('success');
+      expect(run.metrics.statusSummary).toMatchObject({
+        status: 'success',
+        errors: [expect.objectContaining({ code: 'RUN-1002-500' })],
+        extensions: expect.objectContaining({ attempts: 2 }),
+      });
+      expect(run.metrics.recordSummary).toMatchObject({ outputRecordCount: 4 });
+      expect(await datasetRows(dataSetId)).toEqual(await tableRows(table));
+    } finally {
+      if (t !== shared) await t.close();
+      t = shared;
+    }
   });
 });
