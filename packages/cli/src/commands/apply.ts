@@ -46,7 +46,7 @@ function printItem(ctx: CommandContext, item: PlanItem | AppliedItem, done: bool
       }[item.action]
     : item.action;
   out.line(
-    `${out.paint(color, `${SYMBOL[item.action]} ${verb.padEnd(9)}`)} ${SINGULAR[item.kind].padEnd(17)} ${item.key}${item.id ? out.paint('dim', `  ${item.id}`) : ''}`,
+    `${out.paint(color, `${SYMBOL[item.action]} ${verb.padEnd(9)}`)} ${SINGULAR[item.kind].padEnd(18)} ${item.key}${item.id ? out.paint('dim', `  ${item.id}`) : ''}`,
   );
   if (item.reason) out.line(out.paint('dim', `    ${item.reason}`));
   for (const c of item.changes ?? []) out.line(`    ${c.path}: ${show(c.from)} → ${show(c.to)}`);
