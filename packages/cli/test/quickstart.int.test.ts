@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
- * The README quickstart (docs/quickstart.md), run as a new user would: the commands between its
+ * The README quickstart, run as a new user would: the commands between its
  * `quickstart:begin` and `quickstart:end` markers, in order, with the built `inflow` bin, against
  * the server that `npm start` runs (spawned here on a free port with its own data dir).
  */
@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'packages/cli/dist/bin.js');
 
 function quickstartCommands(): string[] {
-  const doc = readFileSync(join(ROOT, 'docs/quickstart.md'), 'utf8');
+  const doc = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const part = doc.slice(doc.indexOf('<!-- quickstart:begin -->'), doc.indexOf('<!-- quickstart:end -->'));
   const blocks = [...part.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] as string);
   return blocks.flatMap((b) => b.split('\n')).filter((l) => l.startsWith('npx inflow '));
@@ -99,7 +99,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('the quickstart in docs/quickstart.md', () => {
+describe('the README quickstart', () => {
   it('has its commands between the markers', () => {
     expect(quickstartCommands().length).toBeGreaterThanOrEqual(5);
   });
