@@ -5,8 +5,14 @@ export { configFromEnv, type ServerConfig } from './config.js';
 export { FlowProblem, GatewayError } from './errors.js';
 export type { Services } from './services.js';
 export {
+  BUILT_IN_CONNECTORS,
+  CONNECTOR_KEYWORD,
+  type ConnectorLoad,
+  type ConnectorLoadEvent,
   DATA_LAKE_SPEC_ID,
   discoverConnectors,
   findConnectorPackages,
+  type LoadConnectorsOptions,
+  loadConnectors,
   SpecRegistry,
 } from './specs/registry.js';

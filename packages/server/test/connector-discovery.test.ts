@@ -4,8 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { s3Connector } from '@inflow/connector-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configFromEnv, findConnectorPackages } from '../src/index.js';
-import { BUILT_IN_CONNECTORS, loadConnectors } from '../src/specs/registry.js';
+import { BUILT_IN_CONNECTORS, configFromEnv, findConnectorPackages, loadConnectors } from '../src/index.js';
 import { startTestServer } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
