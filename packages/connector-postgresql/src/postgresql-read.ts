@@ -1,6 +1,7 @@
 import type { JsonValue, ReadRequest, RecordBatch } from '@inflow/core';
 import { InflowValidationError } from '@inflow/core';
 import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { z } from 'zod';
 import {
   type ColumnInfo,
@@ -13,10 +14,11 @@ import {
   tableColumns,
 } from './postgresql-catalog.js';
 import { connect, disconnect, queryFailure, settingsOf } from './postgresql-client.js';
+import { CopyTextParser, copyStatement, type RowHandler } from './postgresql-copy.js';
 import type { PostgresqlCredentials, PostgresqlSourceParams } from './postgresql-credentials.js';
 import { PG_OID } from './postgresql-types.js';
 
-/** Rows per `RecordBatch` (and per `FETCH` from the server-side cursor). */
+/** Records per `RecordBatch`. */
 export const READ_BATCH_SIZE = 10_000;
 
 /**
@@ -297,14 +299,25 @@ export const RAW_TEXT_TYPES = {
   getTypeParser: () => (text: string) => text,
 } as unknown as pg.CustomTypesConfig;
 
-const CURSOR_NAME = 'inflow_read';
+/**
+ * Bytes of COPY data the stream buffers before it stops reading the socket (the kernel's socket
+ * buffers and PostgreSQL's own output buffer come on top). Enough for the server to keep
+ * producing while a batch is landed; small beside a batch of records.
+ */
+const COPY_HIGH_WATER_MARK = 1024 * 1024;
 
 /**
- * The `read` verb: streams a table in batches of `READ_BATCH_SIZE` rows through a server-side
- * cursor (`DECLARE … NO SCROLL CURSOR` in a REPEATABLE READ, READ ONLY transaction: one
- * consistent snapshot, at most two batches in memory: the one being delivered and the next one,
- * fetched while the first is landed). Each batch carries the state to resume from after it (see
- * `PostgresqlReadState`). Values are decoded as `explore` describes them.
+ * The `read` verb: streams `COPY (SELECT … ORDER BY …) TO STDOUT` (text format) through
+ * `pg-copy-streams` and parses the rows itself (`CopyTextParser`), in a REPEATABLE READ, READ
+ * ONLY transaction (the catalog lookups and the data see one snapshot). Rows are delivered in
+ * batches of `READ_BATCH_SIZE` records, each with the state to resume from after it (see
+ * `PostgresqlReadState`: it names the last delivered row, so one COPY of the whole result is
+ * still resumable after every batch). Values are decoded as `explore` describes them.
+ *
+ * Memory is bounded by back-pressure: while a batch is being landed the copy stream is not read,
+ * it stops reading the socket once `COPY_HIGH_WATER_MARK` bytes wait, and the server blocks on
+ * its send. A read that stops early (the signal aborts, the consumer returns, an error) drops
+ * the connection: the server ends the COPY and its session at its next send.
  */
 export async function* readTable(
   request: ReadRequest<PostgresqlCredentials, PostgresqlSourceParams>,
@@ -314,7 +327,7 @@ export async function* readTable(
   const settings = settingsOf(request.credentials);
   const client = await connect(settings, { signal });
   let doing = `reading ${params.tableName}`;
-  let pending: Promise<pg.QueryResult<(string | null)[]>> | undefined;
+  let finished = false;
   const onAbort = () => disconnect(client);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -341,19 +354,9 @@ export async function* readTable(
     }
     const key = await primaryKey(client, table);
     const plan = planRead({ table, columns, primaryKey: key, cursor }, prior, request.limit);
-    await client.query({
-      text: `DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR ${plan.sql}`,
-      values: plan.values,
-    });
 
-    const fetch = () =>
-      client.query<(string | null)[]>({
-        text: `FETCH FORWARD ${READ_BATCH_SIZE} FROM ${CURSOR_NAME}`,
-        rowMode: 'array',
-        types: RAW_TEXT_TYPES,
-      });
-    const toRecord = recordFactory(columns);
     const dataCount = columns.length;
+    const toRecord = recordFactory(columns);
     const tracker = cursor
       ? new IncrementalTracker(
           cursor.name,
@@ -365,65 +368,76 @@ export async function* readTable(
     const fullStart = plan.start?.mode === 'full' ? plan.start : undefined;
     let rowsSoFar = fullStart?.rows ?? 0;
     let lastKey = fullStart?.after;
+    const keyStart = dataCount + (tracker ? 1 : 0);
+    const keyOf = (fields: (string | null)[]) => fields.slice(keyStart, keyStart + plan.keyCount) as string[];
 
-    let next = fetch();
-    for (;;) {
-      pending = next;
-      const result = await next;
-      pending = undefined;
-      const rows = result.rows;
-      const last = rows.length < READ_BATCH_SIZE;
-      if (!last) {
-        // Fetched while this batch is landed. Awaited in `finally` if the consumer stops early.
-        next = fetch();
-        pending = next;
-        next.catch(() => {});
-      }
-      const records = new Array<Record<string, JsonValue>>(rows.length);
-      for (let r = 0; r < rows.length; r++) {
-        const row = rows[r] as (string | null)[];
-        records[r] = toRecord(row);
-        if (tracker) {
-          tracker.observe(
-            row[dataCount] as string,
-            row.slice(dataCount + 1, dataCount + 1 + plan.keyCount) as string[],
-          );
-        }
-      }
+    let records: Record<string, JsonValue>[] = [];
+    const ready: RecordBatch[] = [];
+    const fullState = (done: boolean): FullState => ({
+      v: 1,
+      mode: 'full',
+      keyColumns: plan.keyColumns,
+      ...(lastKey && !done ? { after: lastKey } : {}),
+      done,
+      rows: rowsSoFar,
+    });
+    let lastFields: (string | null)[] | undefined;
+    const onRow: RowHandler = (fields) => {
+      lastFields = fields;
+      records.push(toRecord(fields));
+      if (tracker) tracker.observe(fields[dataCount] as string, keyOf(fields));
+      if (records.length < READ_BATCH_SIZE) return;
+      // The batch is full: its state names this row, the last one it holds.
       let state: JsonValue;
       if (tracker) {
-        // No new row: nothing to land, and the saved state stands.
-        if (rows.length === 0) break;
         state = tracker.state() as IncrementalState;
       } else {
-        // Always delivered, even empty: a finished copy must replace a half-way state.
-        rowsSoFar += rows.length;
-        const lastRow = rows[rows.length - 1];
-        if (lastRow && plan.keyCount > 0)
-          lastKey = lastRow.slice(dataCount, dataCount + plan.keyCount) as string[];
-        // A read cut short by `limit` has not finished the copy.
-        const done = last && request.limit === undefined;
-        const full: FullState = {
-          v: 1,
-          mode: 'full',
-          keyColumns: plan.keyColumns,
-          ...(lastKey && !done ? { after: lastKey } : {}),
-          done,
-          rows: rowsSoFar,
-        };
-        state = full;
+        rowsSoFar += records.length;
+        if (plan.keyCount > 0) lastKey = keyOf(fields);
+        state = fullState(false);
       }
+      ready.push({ records, state });
+      records = [];
+    };
+
+    const parser = new CopyTextParser(dataCount + (tracker ? 1 : 0) + plan.keyCount);
+    const stream = client.query(
+      copyTo(copyStatement(plan.sql, plan.values), { highWaterMark: COPY_HIGH_WATER_MARK }),
+    );
+    // pg reports a connection dropped after the stream was closed (an early stop) as an
+    // error on it: nobody is listening then.
+    stream.on('error', () => {});
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      parser.write(chunk, onRow);
+      while (ready.length > 0) {
+        signal?.throwIfAborted();
+        yield ready.shift() as RecordBatch;
+      }
+    }
+    parser.end();
+    if (tracker) {
+      // No new row: nothing to land, and the saved state stands.
+      if (records.length > 0) {
+        signal?.throwIfAborted();
+        yield { records, state: tracker.state() as IncrementalState };
+      }
+    } else {
+      // Always delivered, even empty: a finished copy must replace a half-way state.
+      rowsSoFar += records.length;
+      if (records.length > 0 && lastFields && plan.keyCount > 0) lastKey = keyOf(lastFields);
+      // A read cut short by `limit` has not finished the copy.
       signal?.throwIfAborted();
-      yield { records, state };
-      if (last) break;
+      yield { records, state: fullState(request.limit === undefined) };
     }
     await client.query('COMMIT');
+    finished = true;
   } catch (error) {
     signal?.throwIfAborted();
     throw queryFailure(error, doing, settings.password);
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    await pending?.catch(() => {});
+    // Mid-COPY the server sends until the result ends: only dropping the connection stops it.
+    if (!finished) disconnect(client);
     await client.end().catch(() => {});
   }
 }

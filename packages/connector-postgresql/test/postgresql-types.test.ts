@@ -4,6 +4,7 @@ import {
   converterFor,
   floatValue,
   int8Value,
+  integerValue,
   numericValue,
   PG_OID,
   type PgResolvedType,
@@ -221,5 +222,82 @@ describe('resolvePgType', () => {
     [424242, { baseOid: 424242, isArray: false, delimiter: ',' }],
   ])('%i → %j', (oid, resolved) => {
     expect(resolvePgType(oid, types)).toEqual(resolved);
+  });
+});
+
+describe('integerValue: the integer types', () => {
+  it.each(['0', '-0', '7', '-32768', '2147483647', '-2147483648', '123456789012345', '-123456789012345'])(
+    '%s is Number(text)',
+    (text) => {
+      expect(integerValue(text)).toBe(Number(text));
+    },
+  );
+
+  it.each(['1234567890123456', '', '-', '+5', ' 5', '1e3', 'x'])('%j takes Number(text)', (text) => {
+    expect(integerValue(text)).toBe(Number(text));
+  });
+});
+
+describe('fast paths agree with the general rules', () => {
+  // The rules as first written (regular expressions only): the fast paths must not change a result.
+  const numericReference = (text: string): number | string => {
+    const match = /^-?(\d+)(?:\.(\d+))?$/.exec(text);
+    if (!match) return text;
+    const n = Number(text);
+    if (!Number.isFinite(n)) return text;
+    const fraction = (match[2] ?? '').replace(/0+$/, '');
+    if (fraction === '' && Number.isSafeInteger(n)) return n;
+    const digits = `${match[1]}${fraction}`.replace(/^0+/, '').replace(/0+$/, '');
+    if (digits.length > 15) return text;
+    if (digits.length === 0) return 0;
+    return Math.abs(n) >= 2.2250738585072014e-308 ? n : text;
+  };
+
+  it('numericValue, for random decimals of 1 to 18 digits and edge texts', () => {
+    let seed = 42;
+    const random = (below: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % below;
+    };
+    const texts = ['0', '-0', '-0.00', '1.', '.5', '1.2.3', '--1', '1-', '000123.4500', '999999999999999.9'];
+    for (let i = 0; i < 5000; i++) {
+      const digits = Array.from({ length: 1 + random(18) }, () => String(random(10))).join('');
+      const point = random(digits.length + 1);
+      const text =
+        point === 0 || point === digits.length ? digits : `${digits.slice(0, point)}.${digits.slice(point)}`;
+      texts.push(random(2) ? `-${text}` : text);
+    }
+    for (const text of texts) expect([text, numericValue(text)]).toEqual([text, numericReference(text)]);
+  });
+
+  it('int8Value, for short texts that are not integers', () => {
+    for (const text of ['', '-', 'x', '1e3', '+5']) {
+      const n = Number(text);
+      expect(int8Value(text)).toBe(Number.isSafeInteger(n) ? n : text);
+    }
+  });
+
+  it('timestamptzToIso, for every fraction length and near-misses of the UTC form', () => {
+    for (const fraction of ['', '.1', '.12', '.123', '.1234', '.12345', '.123456']) {
+      expect(timestamptzToIso(`2024-03-05 12:34:56${fraction}+00`)).toBe(`2024-03-05T12:34:56${fraction}Z`);
+    }
+    for (const text of [
+      '2024-03-05 12:34:56.+00',
+      '2024-03-05T12:34:56+00',
+      '2024-03-05 12:34:5x+00',
+      '2024-03-05 12:34:56+01',
+      '2024-03-05 12:34:56+00:00',
+      '2024-03-05 12:34:56.1234567+00',
+      '202a-03-05 12:34:56+00',
+    ]) {
+      const m = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::(\d\d))?(?::(\d\d))?$/.exec(
+        text,
+      );
+      const expected =
+        !m || m[5] !== undefined
+          ? text
+          : `${m[1]}T${m[2]}${m[3] === '+00' && (m[4] === undefined || m[4] === '00') ? 'Z' : `${m[3]}:${m[4] ?? '00'}`}`;
+      expect([text, timestamptzToIso(text)]).toEqual([text, expected]);
+    }
   });
 });
