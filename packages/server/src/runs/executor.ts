@@ -82,7 +82,7 @@ export class RunExecutor {
   private readonly queue: { scope: Scope; runId: string; flowId: string }[] = [];
   private readonly queued = new Set<string>();
   private readonly activeFlows = new Set<string>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Map<NodeJS.Timeout, string>();
   private readonly running = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private active = 0;
@@ -97,7 +97,11 @@ export class RunExecutor {
   /** Whether a run of this flow is queued or executing (the scheduler waits for it). */
   busy(scope: Scope, flowId: string): boolean {
     const key = scopeKey(scope, flowId);
-    return this.activeFlows.has(key) || this.queue.some((q) => scopeKey(q.scope, q.flowId) === key);
+    return (
+      this.activeFlows.has(key) ||
+      this.queue.some((q) => scopeKey(q.scope, q.flowId) === key) ||
+      [...this.timers.values()].includes(key)
+    );
   }
 
   /** Creates a run of `flow` (stored as `scheduled`) and queues it. */
@@ -159,20 +163,10 @@ export class RunExecutor {
   /** Stops taking runs, aborts the reads in progress and waits for them to settle. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers.keys()) clearTimeout(t);
     this.timers.clear();
     this.abort.abort();
     await Promise.allSettled([...this.running]);
-  }
-
-  /** Resolves when nothing is queued or executing (tests). */
-  async idle(): Promise<void> {
-    while (this.queue.length > 0 || this.running.size > 0 || this.timers.size > 0) {
-      await Promise.allSettled([...this.running]);
-      if (this.running.size === 0 && (this.queue.length > 0 || this.timers.size > 0)) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
   }
 
   private enqueue(scope: Scope, runId: string, flowId: string, delayMs = 0): void {
@@ -183,7 +177,7 @@ export class RunExecutor {
         this.enqueue(scope, runId, flowId);
       }, delayMs);
       timer.unref();
-      this.timers.add(timer);
+      this.timers.set(timer, scopeKey(scope, flowId));
       return;
     }
     const key = scopeKey(scope, runId);
