@@ -36,6 +36,10 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/*.conformance.test.ts', '**/node_modules/**'],
+          // Several server tests each open an embedded PGlite in beforeAll: on 2 busy cores that
+          // can take longer than vitest's 10 s default. A hang guard, not a speed assertion.
+          hookTimeout: 60_000,
+          testTimeout: 30_000,
         },
       },
       {
