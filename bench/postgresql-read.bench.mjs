@@ -1,13 +1,15 @@
 // Benchmark: the PostgreSQL connector's full `read` of 1,000,000 rows × 10 columns (mixed types)
 // against `COPY … TO STDOUT` (text format) into nothing, in the same run, on a throwaway
 // PostgreSQL 15 cluster (scripts/services/postgres.sh). Goal: read ≥ 0.6× the COPY rows/s.
-//   npm run build && node bench/postgresql-read.bench.mjs
+//   npx turbo run build --filter=@inflow/connector-postgresql && node bench/postgresql-read.bench.mjs
 //
-// Every measured case runs in a fresh Node process (this file with `--worker KIND`), so the peak
-// RSS it reports is that case's alone. Besides the two the issue asks for (COPY baseline, the
-// connector's read) it times three that say where the difference goes: the read's own cursor
-// and FETCHes on bare pg without building records, and psql (libpq, C) copying the table and
-// the read's SELECT. Cases alternate, round after round, and each keeps its best of --repeat
+// The read streams `COPY (SELECT … ORDER BY key) TO STDOUT` through pg-copy-streams and parses
+// the text rows itself. Every measured case runs in a fresh Node process (this file with
+// `--worker KIND`), so the peak RSS it reports is that case's alone. Besides the two the issue
+// asks for (COPY baseline, the connector's read) it times three that say where the difference
+// goes: the read's own COPY statement through pg-copy-streams with the bytes dropped (the wire
+// and the server's ordered scan, no parsing), and psql (libpq, C) copying the table and the
+// read's SELECT. Cases alternate, round after round, and each keeps its best of --repeat
 // runs (default 2). Then one extra read runs under
 // `node --cpu-prof` (not counted; --no-profile skips it) and its top self-time functions are
 // listed. The markdown section is printed and appended to bench/RESULTS.md (--no-append only
@@ -19,6 +21,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { postgresqlConnector } from '../packages/connector-postgresql/dist/index.js';
 
 const { values: options } = parseArgs({
@@ -38,7 +41,7 @@ const TABLE = 'public.bench_rows';
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
 
 const COLUMNS = ['id', 'big', 'name', 'amount', 'created_at', 'active', 'attrs', 'score', 'uid', 'day'];
-/** The SELECT the connector declares its cursor for on a full read (as its planRead builds it). */
+/** The SELECT the connector copies on a full read (as its planRead builds it). */
 const READ_SQL = `SELECT ${COLUMNS.map((c) => `t."${c}"`).join(', ')}, t."id"::text FROM "public"."bench_rows" AS t ORDER BY t."id"`;
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,27 +79,27 @@ async function copyWorker(url) {
 }
 
 /**
- * The connector's wire path without the connector: the same session settings, transaction,
- * cursor and FETCH size, rows as arrays of raw text (pg's type parsers off), no records built.
- * Where the driver alone lands.
+ * The read's wire path without the parsing: the same session settings, transaction and
+ * `COPY (SELECT … ORDER BY id) TO STDOUT` through pg-copy-streams, the chunks counted and
+ * dropped. Where the read would land if parsing and decoding cost nothing.
  */
-async function fetchWorker(url) {
+async function copyStreamWorker(url) {
   const started = performance.now();
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   await client.query("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, MDY'; SET extra_float_digits TO 3");
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-  await client.query(`DECLARE bench NO SCROLL CURSOR FOR ${READ_SQL}`);
-  const types = { getTypeParser: () => (text) => text };
+  let bytes = 0;
   let rows = 0;
-  for (;;) {
-    const result = await client.query({ text: 'FETCH FORWARD 10000 FROM bench', rowMode: 'array', types });
-    rows += result.rows.length;
-    if (result.rows.length < 10_000) break;
+  for await (const chunk of client.query(
+    copyTo(`COPY (${READ_SQL}) TO STDOUT`, { highWaterMark: 1024 * 1024 }),
+  )) {
+    bytes += chunk.length;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows++;
   }
   await client.query('COMMIT');
   await client.end();
-  return { rows, ms: performance.now() - started };
+  return { rows, bytes, ms: performance.now() - started };
 }
 
 async function readWorker(url) {
@@ -122,7 +125,7 @@ function urlOf(dir) {
 
 async function worker(kind, dir) {
   const url = urlOf(dir);
-  const measureIt = { copy: copyWorker, fetch: fetchWorker, read: readWorker }[kind];
+  const measureIt = { copy: copyWorker, copyStream: copyStreamWorker, read: readWorker }[kind];
   const result = await measureIt(url);
   const usage = process.resourceUsage();
   result.maxRssMB = usage.maxRSS / 1024;
@@ -270,13 +273,15 @@ async function main() {
       },
       {
         key: 'read',
-        label: '**connector `read`** (cursor, FETCH 10,000, records decoded)',
+        label:
+          '**connector `read`** (COPY (SELECT … ORDER BY id) via pg-copy-streams, rows parsed, records decoded)',
         run: () => measure('read', dir),
       },
       {
-        key: 'fetch',
-        label: "diagnostic: the read's cursor and FETCHes on pg, raw text arrays, no records",
-        run: () => measure('fetch', dir),
+        key: 'copyStream',
+        label:
+          "diagnostic: the read's COPY (SELECT … ORDER BY id) via pg-copy-streams, bytes dropped, no parsing",
+        run: () => measure('copyStream', dir),
       },
       {
         key: 'psqlTable',
@@ -339,7 +344,7 @@ async function main() {
       `${fmt(bestOf.copy.bytes)}). psql cases are libpq in C, timed from spawn to exit. "Node CPU s" is`,
       "user + system time of the case's Node process (GC helper threads included).",
       '',
-      'Command: `npm run build && node bench/postgresql-read.bench.mjs`',
+      'Command: `npx turbo run build --filter=@inflow/connector-postgresql && node bench/postgresql-read.bench.mjs`',
       '',
       '| case | best s | rows/s | vs COPY | Node CPU s | peak RSS MB | all runs s |',
       '|---|---|---|---|---|---|---|',

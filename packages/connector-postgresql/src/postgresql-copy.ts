@@ -45,8 +45,17 @@ function literalOf(value: unknown): string {
   throw new Error(`cannot write ${typeof value} as an SQL literal`);
 }
 
-/** Called with each row's fields: a reused array, valid only during the call. */
-export type RowHandler = (fields: (string | null)[]) => void;
+/**
+ * Reads one field's value from `text[start, end)`, which holds the field's text with COPY's
+ * escapes already undone (see `readerFor` in `postgresql-types.ts`). Never called for NULL.
+ */
+export type FieldReader = (text: string, start: number, end: number) => unknown;
+
+/** Reads a field as its text. */
+export const textReader: FieldReader = (text, start, end) => text.slice(start, end);
+
+/** Called with each row's values: a reused array, valid only during the call. */
+export type RowHandler = (values: unknown[]) => void;
 
 const TAB = '\t';
 const NEWLINE = '\n';
@@ -59,19 +68,22 @@ const BACKSLASH = '\\';
  * writes no other escapes; any other escaped character stands for itself). Data arrives in
  * UTF-8 (pg sets `client_encoding`); chunks may end anywhere, even inside a character.
  *
- * Each chunk is decoded to one string (its complete rows) and scanned with `indexOf`, so a
- * field is one slice of that string; only fields holding a backslash are rebuilt. Call `end`
- * after the last chunk.
+ * Each chunk is decoded to one string (its complete rows) and scanned with `indexOf`; each
+ * field's reader takes its value straight from that string (a number needs no string of its
+ * own), and only fields holding a backslash are rebuilt first. Call `end` after the last chunk.
  */
 export class CopyTextParser {
-  private readonly fields: (string | null)[];
+  private readonly fields: unknown[];
+  private readonly fieldCount: number;
   /** The start of a row that has not ended yet: the chunks since the last newline. */
   private pending: Buffer[] = [];
   /** Rows parsed so far. */
   rows = 0;
 
-  constructor(private readonly fieldCount: number) {
-    this.fields = new Array<string | null>(fieldCount).fill(null);
+  /** One reader per field, in order: the values handed to `onRow` are what they return. */
+  constructor(private readonly readers: readonly FieldReader[]) {
+    this.fieldCount = readers.length;
+    this.fields = new Array<unknown>(this.fieldCount).fill(null);
   }
 
   /** Parses every complete row of the data so far, calling `onRow` for each. */
@@ -106,6 +118,7 @@ export class CopyTextParser {
 
   private parse(text: string, onRow: RowHandler): void {
     const fields = this.fields;
+    const readers = this.readers;
     const last = this.fieldCount - 1;
     const length = text.length;
     let pos = 0;
@@ -124,21 +137,23 @@ export class CopyTextParser {
       const nl = text.indexOf(NEWLINE, pos);
       for (let f = 0; f < last; f++) {
         if (tab > nl) this.fail(`a row has ${f + 1} fields, expected ${this.fieldCount}`, text, pos);
+        const read = readers[f] as FieldReader;
         if (backslash < tab) {
-          fields[f] = fieldWithEscapes(text, pos, tab);
+          fields[f] = fieldWithEscapes(text, pos, tab, read);
           backslash = indexOr(text, BACKSLASH, tab, length);
         } else {
-          fields[f] = text.slice(pos, tab);
+          fields[f] = read(text, pos, tab);
         }
         pos = tab + 1;
         tab = indexOr(text, TAB, pos, length);
       }
       if (tab < nl) this.fail(`a row has more than ${this.fieldCount} fields`, text, pos);
+      const read = readers[last] as FieldReader;
       if (backslash < nl) {
-        fields[last] = fieldWithEscapes(text, pos, nl);
+        fields[last] = fieldWithEscapes(text, pos, nl, read);
         backslash = indexOr(text, BACKSLASH, nl, length);
       } else {
-        fields[last] = text.slice(pos, nl);
+        fields[last] = read(text, pos, nl);
       }
       pos = nl + 1;
       this.rows++;
@@ -160,9 +175,10 @@ function indexOr(text: string, search: string, from: number, none: number): numb
 }
 
 /** A field `text[start, end)` that holds a backslash: `\N` (NULL) or a value with escapes. */
-function fieldWithEscapes(text: string, start: number, end: number): string | null {
+function fieldWithEscapes(text: string, start: number, end: number, read: FieldReader): unknown {
   if (end - start === 2 && text.charCodeAt(start + 1) === 78 /* N */) return null;
-  return unescapeCopyText(text.slice(start, end));
+  const value = unescapeCopyText(text.slice(start, end));
+  return read(value, 0, value.length);
 }
 
 /** Undoes COPY's text escapes in one value (not `\N`, which is a whole field). */

@@ -14,9 +14,15 @@ import {
   tableColumns,
 } from './postgresql-catalog.js';
 import { connect, disconnect, queryFailure, settingsOf } from './postgresql-client.js';
-import { CopyTextParser, copyStatement, type RowHandler } from './postgresql-copy.js';
+import {
+  CopyTextParser,
+  copyStatement,
+  type FieldReader,
+  type RowHandler,
+  textReader,
+} from './postgresql-copy.js';
 import type { PostgresqlCredentials, PostgresqlSourceParams } from './postgresql-credentials.js';
-import { PG_OID } from './postgresql-types.js';
+import { PG_OID, readerFor } from './postgresql-types.js';
 
 /** Records per `RecordBatch`. */
 export const READ_BATCH_SIZE = 10_000;
@@ -294,6 +300,28 @@ export function recordFactory(
   };
 }
 
+/**
+ * Builds a record from a row of decoded values (data columns first). Each record is a copy of
+ * one template with every column already in place (made by `JSON.parse`, whose objects keep
+ * their properties inside the object), so a record is one allocation of its final size rather
+ * than an object that grows column by column. A column named `__proto__` is an own property.
+ */
+export function recordBuilder(
+  columns: readonly ColumnInfo[],
+): (values: unknown[]) => Record<string, JsonValue> {
+  const names = columns.map((c) => c.name);
+  const blank: Record<string, null> = {};
+  for (const name of names) {
+    Object.defineProperty(blank, name, { value: null, enumerable: true, writable: true, configurable: true });
+  }
+  const template = JSON.parse(JSON.stringify(blank)) as Record<string, JsonValue>;
+  return (values) => {
+    const record = { ...template };
+    for (let j = 0; j < names.length; j++) record[names[j] as string] = values[j] as JsonValue;
+    return record;
+  };
+}
+
 /** Every value as PostgreSQL's text: the connector decodes it (see `postgresql-types.ts`). */
 export const RAW_TEXT_TYPES = {
   getTypeParser: () => (text: string) => text,
@@ -356,7 +384,7 @@ export async function* readTable(
     const plan = planRead({ table, columns, primaryKey: key, cursor }, prior, request.limit);
 
     const dataCount = columns.length;
-    const toRecord = recordFactory(columns);
+    const toRecord = recordBuilder(columns);
     const tracker = cursor
       ? new IncrementalTracker(
           cursor.name,
@@ -369,7 +397,7 @@ export async function* readTable(
     let rowsSoFar = fullStart?.rows ?? 0;
     let lastKey = fullStart?.after;
     const keyStart = dataCount + (tracker ? 1 : 0);
-    const keyOf = (fields: (string | null)[]) => fields.slice(keyStart, keyStart + plan.keyCount) as string[];
+    const keyOf = (fields: unknown[]) => fields.slice(keyStart, keyStart + plan.keyCount) as string[];
 
     let records: Record<string, JsonValue>[] = [];
     const ready: RecordBatch[] = [];
@@ -381,7 +409,7 @@ export async function* readTable(
       done,
       rows: rowsSoFar,
     });
-    let lastFields: (string | null)[] | undefined;
+    let lastFields: unknown[] | undefined;
     const onRow: RowHandler = (fields) => {
       lastFields = fields;
       records.push(toRecord(fields));
@@ -400,7 +428,10 @@ export async function* readTable(
       records = [];
     };
 
-    const parser = new CopyTextParser(dataCount + (tracker ? 1 : 0) + plan.keyCount);
+    const parser = new CopyTextParser([
+      ...columns.map((c) => readerFor(c.resolved)),
+      ...Array<FieldReader>(keyStart - dataCount + plan.keyCount).fill(textReader),
+    ]);
     const stream = client.query(
       copyTo(copyStatement(plan.sql, plan.values), { highWaterMark: COPY_HIGH_WATER_MARK }),
     );

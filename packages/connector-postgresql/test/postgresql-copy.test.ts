@@ -1,13 +1,25 @@
 import { thrownBy } from '@inflow/testkit';
 import { describe, expect, it } from 'vitest';
-import { CopyTextParser, copyStatement, unescapeCopyText } from '../src/postgresql-copy.js';
-import { converterFor, PG_OID, type PgResolvedType } from '../src/postgresql-types.js';
+import {
+  CopyTextParser,
+  copyStatement,
+  type FieldReader,
+  textReader,
+  unescapeCopyText,
+} from '../src/postgresql-copy.js';
+import { converterFor, PG_OID, type PgResolvedType, readerFor } from '../src/postgresql-types.js';
 
 /** Every row of `data` fed in `chunks` (byte lengths, cycled), as fresh arrays. */
-function parseRows(data: string | Buffer, fieldCount: number, chunks: number[] = [data.length]) {
+function parseRows(
+  data: string | Buffer,
+  fields: number | FieldReader[],
+  chunks: number[] = [data.length],
+): unknown[][] {
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8');
-  const parser = new CopyTextParser(fieldCount);
-  const rows: (string | null)[][] = [];
+  const parser = new CopyTextParser(
+    typeof fields === 'number' ? Array<FieldReader>(fields).fill(textReader) : fields,
+  );
+  const rows: unknown[][] = [];
   for (let at = 0, i = 0; at < bytes.length; i++) {
     const size = Math.max(1, chunks[i % chunks.length] as number);
     parser.write(bytes.subarray(at, at + size), (fields) => rows.push([...fields]));
@@ -55,7 +67,7 @@ describe('CopyTextParser', () => {
   });
 
   it('counts the rows it parsed', () => {
-    const parser = new CopyTextParser(1);
+    const parser = new CopyTextParser([textReader]);
     parser.write(Buffer.from('a\nb\nc'), () => {});
     expect(parser.rows).toBe(2);
     parser.write(Buffer.from('\n'), () => {});
@@ -112,10 +124,19 @@ describe('COPY text through the column converters', () => {
     arrayOf(PG_OID.int4),
     arrayOf(PG_OID.jsonb),
   ];
-  const decode = (line: string) =>
-    parseRows(line, types.length).map((row) =>
-      row.map((text, i) => (text === null ? null : (converterFor(types[i] as PgResolvedType)(text) ?? null))),
+  /** The row through each column's reader, checked against the converter of each raw text. */
+  const decode = (line: string) => {
+    const rows = parseRows(line, types.map(readerFor));
+    const texts = parseRows(line, types.length);
+    expect(rows).toEqual(
+      texts.map((row) =>
+        row.map((text, i) =>
+          text === null ? null : converterFor(types[i] as PgResolvedType)(text as string),
+        ),
+      ),
     );
+    return rows;
+  };
 
   it('decodes a row of every type as COPY writes it (arrays with quotes, NULLs, escapes, nesting)', () => {
     const line = [

@@ -10,6 +10,7 @@ import {
   type PgResolvedType,
   type PgTypeRow,
   parseArrayLiteral,
+  readerFor,
   resolvePgType,
   timestampToIso,
   timestamptzToIso,
@@ -298,6 +299,44 @@ describe('fast paths agree with the general rules', () => {
           ? text
           : `${m[1]}T${m[2]}${m[3] === '+00' && (m[4] === undefined || m[4] === '00') ? 'Z' : `${m[3]}:${m[4] ?? '00'}`}`;
       expect([text, timestamptzToIso(text)]).toEqual([text, expected]);
+    }
+  });
+});
+
+describe('readerFor: the converter, read from a range of a larger text', () => {
+  const samples: [PgResolvedType, string[]][] = [
+    [scalar(PG_OID.int4), ['0', '-7', '2147483647', '-2147483648', '12a', '']],
+    [scalar(PG_OID.int2), ['-32768', '5']],
+    [scalar(PG_OID.int8), ['9007199254740991', '9223372036854775807', '-1', '123456789012345', 'x']],
+    [
+      scalar(PG_OID.numeric),
+      ['0', '-0.00', '12.50', '1234567890.12345', '1234567890.123456', 'NaN', '1.', '9007199254740993'],
+    ],
+    [scalar(PG_OID.bool), ['t', 'f', 'true', 'false']],
+    [
+      scalar(PG_OID.timestamptz),
+      [
+        '2024-03-05 12:34:56+00',
+        '2024-03-05 12:34:56.123456+00',
+        '2024-03-06 00:00:00.5+00',
+        '2024-03-05 12:34:56-08',
+        'infinity',
+        '0044-03-15 12:00:00+00 BC',
+      ],
+    ],
+    [scalar(PG_OID.jsonb), ['{"a": [1, null]}', '"s"']],
+    [scalar(PG_OID.float8), ['1.5', 'NaN', '-1e+300']],
+    [arrayOf(PG_OID.int4), ['{1,NULL,3}', '{}']],
+    [scalar(25), ['any text', '']],
+  ];
+
+  it.each(samples)('%j', (type, texts) => {
+    const read = readerFor(type);
+    const convert = converterFor(type);
+    for (const text of texts) {
+      expect([text, read(text, 0, text.length)]).toEqual([text, convert(text)]);
+      const padded = `9\t${text}\t9`;
+      expect([text, read(padded, 2, 2 + text.length)]).toEqual([text, convert(text)]);
     }
   });
 });
