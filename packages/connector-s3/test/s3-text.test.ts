@@ -9,7 +9,7 @@ import { DelimitedParser, type DelimitedRow, JsonRecordScanner, TextFormatError 
 /** Parses `text` fed in pieces of `size` characters (every split position is a chunk boundary somewhere). */
 function delimited(text: string, size: number, delimiter = ','): DelimitedRow[] {
   const rows: DelimitedRow[] = [];
-  const parser = new DelimitedParser(delimiter, (row) => rows.push([...row]));
+  const parser = new DelimitedParser(delimiter, (fields, count) => rows.push(fields.slice(0, count)));
   for (let i = 0; i < text.length; i += size) parser.push(text.slice(i, i + size));
   parser.end();
   return rows;
@@ -59,18 +59,25 @@ describe('DelimitedParser', () => {
 describe('recordMaker', () => {
   it('builds records with the header names, whatever they hold, nulls for missing fields and _cN for extra ones', () => {
     const make = recordMaker(['id', 'a "quoted" name', "it's", '`x`${y}']);
-    expect(make(['1', 'b', null, 'd', 'extra'])).toEqual({
+    expect(make(['1', 'b', null, 'd', 'extra'], 5)).toEqual({
       id: '1',
       'a "quoted" name': 'b',
       "it's": null,
       '`x`${y}': 'd',
       _c5: 'extra',
     });
-    expect(make(['2'])).toEqual({ id: '2', 'a "quoted" name': null, "it's": null, '`x`${y}': null });
+    expect(make(['2'], 1)).toEqual({ id: '2', 'a "quoted" name': null, "it's": null, '`x`${y}': null });
+    // Only the first `count` fields count: the parser reuses its array.
+    expect(make(['3', 'b', 'c', 'd', 'stale'], 4)).toEqual({
+      id: '3',
+      'a "quoted" name': 'b',
+      "it's": 'c',
+      '`x`${y}': 'd',
+    });
   });
 
   it('keeps a column named __proto__ as an own field, not the prototype', () => {
-    const record = recordMaker(['__proto__', 'id'])(['{}', '1']);
+    const record = recordMaker(['__proto__', 'id'])(['{}', '1'], 2);
     expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
     expect(Object.keys(record)).toEqual(['__proto__', 'id']);
     expect(Object.getOwnPropertyDescriptor(record, '__proto__')?.value).toBe('{}');
