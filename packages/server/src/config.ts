@@ -48,6 +48,10 @@ export interface RunsConfig {
   retryBaseMs?: number;
   /** `INFLOW_SCHEDULER_TICK_MS`: how often schedules are checked, default 1000. */
   tickMs?: number;
+  /** `INFLOW_RUN_CHUNK_RECORDS`: a run lands a batch every this many records, default 50000. */
+  chunkRecords?: number;
+  /** `INFLOW_RUN_CHUNK_BYTES`: …or once its pending records take about this many bytes, default 64 MiB. */
+  chunkBytes?: number;
 }
 
 function int(value: string | undefined, name: string, fallback: number): number {
@@ -81,6 +85,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
       maxAttempts: int(env.INFLOW_RUN_MAX_ATTEMPTS, 'INFLOW_RUN_MAX_ATTEMPTS', 3),
       retryBaseMs: int(env.INFLOW_RUN_RETRY_BASE_MS, 'INFLOW_RUN_RETRY_BASE_MS', 30_000),
       tickMs: int(env.INFLOW_SCHEDULER_TICK_MS, 'INFLOW_SCHEDULER_TICK_MS', 1000),
+      chunkRecords: int(env.INFLOW_RUN_CHUNK_RECORDS, 'INFLOW_RUN_CHUNK_RECORDS', 50_000),
+      chunkBytes: int(env.INFLOW_RUN_CHUNK_BYTES, 'INFLOW_RUN_CHUNK_BYTES', 64 * 1024 * 1024),
     },
     ...(env.INFLOW_CONNECTORS?.trim()
       ? {

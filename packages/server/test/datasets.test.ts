@@ -234,3 +234,72 @@ describe('atomic commit and startup recovery', () => {
     }
   });
 });
+
+describe('Catalog batch listing (reference §13.2 paging)', () => {
+  it('pages with start and limit (default 20, max 100), orders with orderBy, and refuses bad values in the service shape', async () => {
+    const { dataSetId } = await createDataset(t, 'paged');
+    const landed: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      const b = await t.server.services.datasets.land({
+        scope,
+        datasetId: dataSetId,
+        records: Array.from({ length: (i % 4) + 1 }, (_, k) => member(i * 10 + k)),
+        origin: { runId: 'paging' },
+        key: `paging:${i}`,
+      });
+      landed.push(b.batchId);
+    }
+    const list = async (query: string) => {
+      const res = await call(t.url, 'GET', `/data/foundation/catalog/batches?dataSet=${dataSetId}${query}`, {
+        headers: t.headers,
+      });
+      return { status: res.status, body: res.body as Record<string, Record<string, unknown>> };
+    };
+
+    // Default: the 20 oldest, in landing order (keyed ids are not time-ordered, `created` is).
+    expect(Object.keys((await list('')).body)).toEqual(landed.slice(0, 20));
+    // Pages of 7 walk every batch exactly once; the last page is short (the end-of-list signal).
+    const walked: string[] = [];
+    for (let start = 0; ; start += 7) {
+      const page = Object.keys((await list(`&limit=7&start=${start}`)).body);
+      walked.push(...page);
+      if (page.length < 7) break;
+    }
+    expect(walked).toEqual(landed);
+    expect(Object.keys((await list('&limit=100')).body)).toEqual(landed);
+    expect(Object.keys((await list('&start=25')).body)).toEqual([]);
+    // Newest first, and by a numeric field (ties by creation, in the same direction).
+    expect(Object.keys((await list('&orderBy=desc:created&limit=3')).body)).toEqual(
+      landed.slice(-3).reverse(),
+    );
+    const byCount = Object.values((await list('&orderBy=desc:recordCount&limit=100')).body).map(
+      (b) => b.recordCount,
+    );
+    expect(byCount).toEqual([...byCount].sort((a, b) => Number(b) - Number(a)));
+    expect(byCount[0]).toBe(4);
+    expect(Object.keys((await list('&orderBy=created&start=24')).body)).toEqual([landed[24]]);
+
+    for (const [query, field] of [
+      ['&limit=0', 'limit'],
+      ['&limit=101', 'limit'],
+      ['&limit=ten', 'limit'],
+      ['&start=-1', 'start'],
+      ['&orderBy=sideways:created', 'orderBy'],
+      ['&orderBy=desc:nope', 'orderBy'],
+    ] as const) {
+      const res = await list(query);
+      expect(res.status, query).toBe(400);
+      expect((res.body as unknown as { report: { field: string } }).report.field, query).toBe(field);
+    }
+    // Datasets page and order the same way.
+    const datasets = await call(
+      t.url,
+      'GET',
+      '/data/foundation/catalog/dataSets?orderBy=desc:created&limit=1',
+      {
+        headers: t.headers,
+      },
+    );
+    expect(Object.keys(datasets.body as object)).toEqual([dataSetId]);
+  });
+});

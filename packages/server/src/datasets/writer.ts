@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { JsonValue } from '@inflow/core';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { FlowProblem } from '../errors.js';
 import type { Doc, ResourceStore, Scope } from '../store/resources.js';
@@ -25,6 +26,21 @@ export interface LandRequest {
   origin: { flowId?: string; runId?: string; inletId?: string };
   /** Idempotency key: landing the same key again returns the batch already landed (crash recovery / exactly-once). */
   key?: string;
+  /**
+   * Where the source stood after these records, and what was read for them (batch runs). Kept in
+   * the manifest, so a run that stopped between landing a chunk and saving its state resumes
+   * from the chunk, not from before it.
+   */
+  source?: SourceProgress;
+}
+
+/** A batch run's read position and input counts after one landed chunk. */
+export interface SourceProgress {
+  /** The connector's state after the chunk's last record batch. */
+  state?: JsonValue;
+  records?: number;
+  bytes?: number;
+  files?: number;
 }
 
 export interface LandedBatch {
@@ -34,10 +50,19 @@ export interface LandedBatch {
   bytes: number;
   files: { name: string; bytes: number }[];
   created: boolean;
+  /** Failed records per error code (codes from the request's failures and the writer's own checks). */
+  errorCodes?: Record<string, number>;
+  /** What the request carried in `source`. */
+  source?: SourceProgress;
 }
 
 export interface DatasetWriter {
   land(request: LandRequest): Promise<LandedBatch>;
+  /**
+   * The batch landed with an idempotency key, if any (finishing its Catalog record after a crash);
+   * batch runs find the chunks an earlier attempt landed with it. Optional for other writers.
+   */
+  landed?(scope: Scope, datasetId: string, key: string): Promise<LandedBatch | undefined>;
 }
 
 /** What a batch folder holds besides its data: enough to finish its Catalog record after a crash. */
@@ -59,6 +84,8 @@ export interface BatchManifest {
   /** The columns the data files were written with (what the preview reads them back with). */
   columns: ColumnNode[];
   created: number;
+  /** The request's `source` (batch runs). */
+  source?: SourceProgress;
 }
 
 /** The Catalog's code for a batch that ingested some rows and refused others (reference §3.7, §13.2). */
@@ -142,6 +169,9 @@ const exists = (path: string) =>
  * removes half-written temp folders and records batches that were renamed but not yet recorded.
  */
 export class DatasetLake implements DatasetWriter {
+  /** The last batch's `created`: batches of one process get increasing times, so a run's chunks list in order. */
+  private lastCreated = 0;
+
   constructor(
     readonly root: string,
     private readonly store: ResourceStore,
@@ -154,6 +184,11 @@ export class DatasetLake implements DatasetWriter {
   batchDir(datasetId: string, batchId: string): string {
     if (!SAFE_ID.test(datasetId) || !SAFE_ID.test(batchId)) throw new Error('unsafe dataset or batch id');
     return join(this.root, datasetId, batchId);
+  }
+
+  async landed(scope: Scope, datasetId: string, key: string): Promise<LandedBatch | undefined> {
+    if (!SAFE_ID.test(datasetId)) return undefined;
+    return this.existing(scope, datasetId, keyedBatchId(datasetId, key));
   }
 
   async land(request: LandRequest): Promise<LandedBatch> {
@@ -219,7 +254,8 @@ export class DatasetLake implements DatasetWriter {
         errorBytes,
         errorCodes,
         columns: schema.columns,
-        created: this.now(),
+        created: this.nextCreated(),
+        ...(request.source ? { source: request.source } : {}),
       };
       await writeDurable(join(tmp, MANIFEST), JSON.stringify(manifest));
       await syncDir(join(tmp, 'data'));
@@ -244,6 +280,11 @@ export class DatasetLake implements DatasetWriter {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  private nextCreated(): number {
+    this.lastCreated = Math.max(this.now(), this.lastCreated + 1);
+    return this.lastCreated;
   }
 
   /** A keyed batch already landed: from the Catalog, or finished from its folder (a crash before the record). */
@@ -375,6 +416,8 @@ function landedOf(m: BatchManifest, created: boolean): LandedBatch {
     bytes: m.files.reduce((n, f) => n + f.bytes, 0),
     files: m.files.map(({ name, bytes }) => ({ name, bytes })),
     created,
+    errorCodes: { ...m.errorCodes },
+    ...(m.source ? { source: m.source } : {}),
   };
 }
 

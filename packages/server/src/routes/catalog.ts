@@ -7,6 +7,55 @@ import { findSchema } from './schema-lookup.js';
 
 const BASE = '/data/foundation/catalog/dataSets';
 
+/** The Catalog's listing query (reference §13.2): `start` offset, `limit` (default 20, max 100), `orderBy`. */
+const catalogPage = z.object({
+  start: z.string().optional(),
+  limit: z.string().optional(),
+  orderBy: z.string().optional(),
+});
+
+/** What `orderBy` may name, per collection: the SQL each sorts by (top-level numbers and strings). */
+const ORDERABLE: Record<string, Record<string, string>> = {
+  dataSets: { created: 'created_at', updated: "(doc->>'updated')::numeric", name: "doc->>'name'", id: 'id' },
+  batches: {
+    created: 'created_at',
+    updated: "(doc->>'updated')::numeric",
+    started: "(doc->>'started')::numeric",
+    completed: "(doc->>'completed')::numeric",
+    recordCount: "(doc->>'recordCount')::numeric",
+    failedRecordCount: "(doc->>'failedRecordCount')::numeric",
+    size: "(doc->>'size')::numeric",
+    status: "doc->>'status'",
+    id: 'id',
+  },
+};
+
+/**
+ * `ORDER BY` for a Catalog listing: `orderBy=[asc:|desc:]field` (ascending by default), ties
+ * broken by creation then id in the same direction, so paging with `start` never repeats or skips.
+ */
+export function catalogOrder(kind: 'dataSets' | 'batches', orderBy: string | undefined): string {
+  const fields = ORDERABLE[kind] ?? {};
+  const match = /^(?:(asc|desc):)?([A-Za-z]+)$/.exec(orderBy ?? 'asc:created');
+  const column = match?.[2] ? fields[match[2]] : undefined;
+  if (!match || !column) {
+    throw invalid(
+      'orderBy',
+      `must be [asc:|desc:]field with field one of ${Object.keys(fields).join(', ')} (e.g. desc:created)`,
+    );
+  }
+  const dir = match[1] === 'desc' ? 'desc' : 'asc';
+  return `${column} ${dir} nulls last, created_at ${dir}, id ${dir}`;
+}
+
+/** `start` and `limit` of a Catalog listing, or a 400 naming the bad one. */
+function pageOf(q: { start?: string; limit?: string }): { start: number; limit: number } {
+  return {
+    limit: pageParam(q.limit, 'limit', 20, 100),
+    start: pageParam(q.start, 'start', 0, 1_000_000_000),
+  };
+}
+
 const dataSetCreate = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
@@ -94,19 +143,20 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     method: 'GET',
     url: BASE,
     operationId: 'listDataSets',
-    summary: 'List datasets: start (offset) and limit (default 20, max 100), keyed by id',
+    summary:
+      'List datasets: start (offset), limit (default 20, max 100) and orderBy ([asc:|desc:]created, …), keyed by id',
     tag: 'Catalog',
     auth: 'platform',
-    query: z.object({ start: z.string().optional(), limit: z.string().optional() }),
+    query: catalogPage,
     responses: { 200: { description: '{ "<id>": dataset, … }' } },
     handler: async (req) => {
       const call = callOf(req);
-      const q = req.query as { start?: string; limit?: string };
-      const limit = pageParam(q.limit, 'limit', 20, 100);
-      const start = pageParam(q.start, 'start', 0, 1_000_000_000);
+      const q = req.query as z.infer<typeof catalogPage>;
+      const { start, limit } = pageOf(q);
+      const order = catalogOrder('dataSets', q.orderBy);
       const rows = await services.store.db.query<{ body: string }>(
         `select coalesce(body, doc::text) as body from resources where kind = 'dataSets' and org_id = $1 and sandbox = $2
-         order by created_at, id limit $3 offset $4`,
+         order by ${order} limit $3 offset $4`,
         [call.orgId, call.sandbox.name, limit, start],
       );
       const out: Record<string, unknown> = {};
@@ -121,22 +171,41 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     method: 'GET',
     url: '/data/foundation/catalog/batches',
     operationId: 'listBatches',
-    summary: 'List batches (?dataSet=id): keyed by batch id',
+    summary:
+      'List batches (?dataSet=id): start (offset), limit (default 20, max 100) and orderBy (e.g. desc:created), keyed by batch id; fewer than limit means the last page',
     tag: 'Catalog',
     auth: 'platform',
-    query: z.object({ dataSet: z.string().optional() }),
-    responses: { 200: { description: '{ "<batchId>": batch, … }' } },
+    query: catalogPage.extend({ dataSet: z.string().optional() }),
+    responses: {
+      200: { description: '{ "<batchId>": batch, … }' },
+      400: { description: 'Bad limit, start, orderBy or dataSet' },
+    },
     handler: async (req) => {
       const call = callOf(req);
-      const dataSet = (req.query as { dataSet?: string }).dataSet;
-      const match = dataSet ? { relatedObjects: [{ type: 'dataSet', id: dataSet }] } : {};
-      const docs = await services.store.findContaining('batches', scopeOf(call), match, 100);
-      if (dataSet && !(await services.store.get('dataSets', scopeOf(call), dataSet))) {
+      const scope = scopeOf(call);
+      const q = req.query as z.infer<typeof catalogPage> & { dataSet?: string };
+      const { start, limit } = pageOf(q);
+      const order = catalogOrder('batches', q.orderBy);
+      const dataSet = q.dataSet;
+      if (dataSet !== undefined && !(await services.store.get('dataSets', scope, dataSet))) {
         throw new FlowProblem('1460-400', `dataSet ${dataSet} is not a dataset in this sandbox`, {
           field: 'dataSet',
         });
       }
-      return Object.fromEntries(docs.map(({ id, ...rest }) => [id, rest]));
+      const match = dataSet ? { relatedObjects: [{ type: 'dataSet', id: dataSet }] } : {};
+      const rows = await services.store.db.query<{ body: string }>(
+        `select coalesce(body, doc::text) as body from resources
+         where kind = 'batches' and org_id = $1 and sandbox = $2 and doc @> $3::jsonb
+         order by ${order} limit $4 offset $5`,
+        [scope.orgId, scope.sandbox, JSON.stringify(match), limit, start],
+      );
+      // Object keys keep insertion order (batch ids are never integer-like), so the order holds in JSON.
+      return Object.fromEntries(
+        rows.rows.map((row) => {
+          const { id, ...rest } = JSON.parse(row.body) as { id: string };
+          return [id, rest];
+        }),
+      );
     },
   });
   table.add({

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type AnySourceConnector, InflowValidationError, type JsonValue, redact } from '@inflow/core';
 import type { z } from 'zod';
 import { newEtag } from '../crypto.js';
-import type { RecordFailure } from '../datasets/writer.js';
+import type { LandedBatch, RecordFailure } from '../datasets/writer.js';
 import { FlowProblem } from '../errors.js';
 import { connectionsKind, validateCredentials } from '../routes/connections.js';
 import { decrypt, quoted, type ResourceKind } from '../routes/resource-routes.js';
@@ -37,6 +37,127 @@ export interface RunsOptions {
   retryBaseMs: number;
   /** Runs executing at once, across flows (one at a time per flow). */
   concurrency: number;
+  /** A run lands a batch (a chunk) once this many records (mapped or failed) are pending… */
+  chunkRecords: number;
+  /** …or once they take about this many bytes in memory (`approximateBytes`), whichever comes first. */
+  chunkBytes: number;
+}
+
+/** Chunk defaults: a batch of 50,000 records or ~64 MB, so a run's memory stays bounded. */
+export const DEFAULT_CHUNK_RECORDS = 50_000;
+export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** What a run has landed over all its attempts: the sum of its chunks (one Catalog batch each). */
+interface RunProgress {
+  datasetId?: string;
+  targetConnectionId?: string;
+  /** Chunks landed: the next chunk's number. */
+  chunks: number;
+  batchIds: string[];
+  /** The first batch with failed records (the run's diagnostic links point to it). */
+  failedBatchId?: string;
+  inputRecords: number;
+  inputBytes: number;
+  inputFiles: number;
+  outputRecords: number;
+  failedRecords: number;
+  outputBytes: number;
+  outputFiles: number;
+  errorCodes: Record<string, number>;
+  /** Where the source stands after the last landed chunk. */
+  hasState: boolean;
+  state?: JsonValue;
+  /** The reason of the first failed record this attempt saw, for the message of a run where all failed. */
+  firstFailure?: string;
+}
+
+const emptyProgress = (): RunProgress => ({
+  chunks: 0,
+  batchIds: [],
+  inputRecords: 0,
+  inputBytes: 0,
+  inputFiles: 0,
+  outputRecords: 0,
+  failedRecords: 0,
+  outputBytes: 0,
+  outputFiles: 0,
+  errorCodes: {},
+  hasState: false,
+});
+
+/** Records read but not landed yet, and what the source gave for them. */
+interface Chunk {
+  records: Record<string, unknown>[];
+  failures: RecordFailure[];
+  /** `approximateBytes` of the records and failures. */
+  bytes: number;
+  inputRecords: number;
+  inputBytes: number;
+  inputFiles: number;
+  hasState: boolean;
+  state: JsonValue | undefined;
+}
+
+const newChunk = (): Chunk => ({
+  records: [],
+  failures: [],
+  bytes: 0,
+  inputRecords: 0,
+  inputBytes: 0,
+  inputFiles: 0,
+  hasState: false,
+  state: undefined,
+});
+
+/** The idempotency key of a run's chunk `n`: landing it again (a retry, a restart) finds the same batch. */
+const chunkKey = (runId: string, n: number) => `${runId}:${n}`;
+
+function addChunk(
+  progress: RunProgress,
+  landed: LandedBatch,
+  input: Pick<Chunk, 'inputRecords' | 'inputBytes' | 'inputFiles' | 'hasState' | 'state'>,
+): void {
+  progress.chunks++;
+  progress.batchIds.push(landed.batchId);
+  if (landed.failedCount > 0) progress.failedBatchId ??= landed.batchId;
+  progress.inputRecords += input.inputRecords;
+  progress.inputBytes += input.inputBytes;
+  progress.inputFiles += input.inputFiles;
+  progress.outputRecords += landed.recordCount;
+  progress.failedRecords += landed.failedCount;
+  progress.outputBytes += landed.bytes;
+  progress.outputFiles += landed.files.length;
+  for (const [code, n] of Object.entries(landed.errorCodes ?? {}))
+    progress.errorCodes[code] = (progress.errorCodes[code] ?? 0) + n;
+  if (input.hasState) {
+    progress.hasState = true;
+    progress.state = input.state;
+  }
+}
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * A cheap estimate of a value's in-memory size (UTF-16 strings, 8-byte numbers, a little per
+ * entry): what bounds a chunk. Not exact, and it need not be: it keeps a chunk of wide records
+ * from growing to `chunkRecords` of them.
+ */
+export function approximateBytes(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 16 + 2 * value.length;
+    case 'object': {
+      if (value === null) return 8;
+      let n = 16;
+      if (Array.isArray(value)) for (const v of value) n += 8 + approximateBytes(v);
+      else
+        for (const [k, v] of Object.entries(value as Record<string, unknown>))
+          n += 8 + 2 * k.length + approximateBytes(v);
+      return n;
+    }
+    default:
+      return 8;
+  }
 }
 
 /** Why an attempt failed, and whether another attempt could succeed. */
@@ -45,24 +166,9 @@ class AttemptError extends Error {
     readonly code: string,
     message: string,
     readonly retryable: boolean,
-    readonly extensions: Record<string, unknown> = {},
   ) {
     super(message);
   }
-}
-
-interface AttemptOutcome {
-  inputRecords: number;
-  inputBytes: number;
-  inputFiles: number;
-  batchId: string | undefined;
-  outputRecords: number;
-  failedRecords: number;
-  outputBytes: number;
-  outputFiles: number;
-  errorCodes: Record<string, number>;
-  datasetId: string;
-  targetConnectionId: string | undefined;
 }
 
 const connectionKind = connectionsKind as unknown as ResourceKind<z.ZodObject>;
@@ -71,9 +177,10 @@ const sourceKind = sourceConnectionsKind as unknown as ResourceKind<z.ZodObject>
 const scopeKey = (scope: Scope, id: string) => `${scope.orgId}\0${scope.sandbox}\0${id}`;
 
 /**
- * Executes runs: reads the source through its connector from the flow's saved state, maps and
- * validates each record, lands one Parquet batch (keyed by the run id, so a retried or recovered
- * run never lands twice), and only then saves the new state. One run per flow at a time; a failed
+ * Executes runs: streams the source through its connector from the flow's saved state, maps and
+ * validates each record, lands a Parquet batch per chunk of records (keyed `${runId}:${n}`, so a
+ * retried or recovered run never lands a chunk twice), and saves the new state after each chunk,
+ * only once it landed (see `attempt`). One run per flow at a time; a failed
  * attempt is retried with exponential backoff up to `maxAttempts`, then the run is failed with
  * its error code. Everything a run needs to resume is in its stored document, so `recover()`
  * after a crash picks up runs left `scheduled` or `inProgress`.
@@ -229,7 +336,8 @@ export class RunExecutor {
         message: 'the server stopped during this attempt; retried',
       });
       if (attempts >= this.options.maxAttempts) {
-        await this.finish(scope, doc, etag, { failed: errors, attempts });
+        const progress = await this.landedSoFar(scope, doc);
+        await this.finish(scope, doc, etag, { failed: errors, attempts, progress });
         return;
       }
     }
@@ -244,9 +352,10 @@ export class RunExecutor {
       },
     }));
 
+    let progress = emptyProgress();
     try {
-      const outcome = await this.attempt(scope, doc);
-      await this.finish(scope, doc, etag, { outcome, attempts, startedAt, errors });
+      await this.attempt(scope, doc, progress);
+      await this.finish(scope, doc, etag, { progress, attempts, startedAt, errors });
     } catch (error) {
       const failure = toAttemptError(error);
       errors.push({ code: failure.code, message: failure.message });
@@ -263,20 +372,25 @@ export class RunExecutor {
         return;
       }
       if (this.stopped && failure.retryable) return; // recover() retries it at the next start
-      await this.finish(scope, doc, etag, {
-        failed: errors,
-        attempts,
-        startedAt,
-        extensions: failure.extensions,
-      });
+      // Failed before it looked at what earlier attempts landed: look now, the metrics say it.
+      if (progress.datasetId === undefined) progress = await this.landedSoFar(scope, doc);
+      await this.finish(scope, doc, etag, { failed: errors, attempts, startedAt, progress });
     }
   }
 
-  private async attempt(scope: Scope, run: Doc): Promise<AttemptOutcome> {
+  /**
+   * One attempt: rebuilds what earlier attempts of this run landed (its keyed chunks), resumes
+   * reading after the last of them, and lands a chunk whenever `chunkRecords` records or about
+   * `chunkBytes` of them are pending, each keyed `${runId}:${n}`, saving the source's state after
+   * each (only once it landed). So memory holds one chunk whatever the source's size, and a
+   * failure or crash resumes after the last landed chunk with nothing lost and nothing twice.
+   */
+  private async attempt(scope: Scope, run: Doc, progress: RunProgress): Promise<void> {
     const { store, specs } = this.services;
     const flowId = String(run.flowId);
     const flow = await store.get('flows', scope, flowId);
     if (!flow) throw new AttemptError(RUN_ERRORS.flow, `flow ${flowId} no longer exists`, false);
+    progress.targetConnectionId = (flow.doc.targetConnectionIds as string[] | undefined)?.[0];
     const sourceId = (flow.doc.sourceConnectionIds as string[] | undefined)?.[0];
     const source = sourceId ? await store.get('sourceConnections', scope, sourceId) : undefined;
     if (!source)
@@ -298,56 +412,41 @@ export class RunExecutor {
     const credentials = await this.credentials(scope, connector, sourceDoc);
     const params = this.readParams(connector, sourceDoc, flow.doc, run.params as Record<string, unknown>);
     const { datasetId, pipeline } = await this.services.pipelines.forFlow(scope, flowId);
-    const saved = await store.get(READ_STATE_KIND, scope, flowId);
     const secrets = Object.values((credentials ?? {}) as Record<string, unknown>).filter(
       (v): v is string => typeof v === 'string',
     );
 
-    const records: Record<string, unknown>[] = [];
-    const failures: RecordFailure[] = [];
-    let inputRecords = 0;
-    let inputBytes = 0;
-    let inputFiles = 0;
-    let state: JsonValue | undefined;
-    let read = false;
-    try {
-      for await (const batch of connector.read({
-        credentials: credentials as never,
-        params: params as never,
-        state: saved?.doc.state as JsonValue | undefined,
-        signal: this.abort.signal,
-      })) {
-        read = true;
-        state = batch.state;
-        inputBytes += batch.bytes ?? 0;
-        inputFiles += batch.files ?? 0;
-        for (const record of batch.records) {
-          inputRecords++;
-          const result = pipeline(record);
-          if (result.ok) records.push(result.value);
-          else failures.push(result.failure);
-        }
-      }
-    } catch (error) {
-      const message = redact(error instanceof Error ? error.message : String(error), secrets);
-      if (InflowValidationError.isInstance(error))
-        throw new AttemptError(RUN_ERRORS.sourceParams, message, false);
-      throw new AttemptError(RUN_ERRORS.source, `the source answered with an error: ${message}`, true);
-    }
+    // What earlier attempts landed is the truth (their manifests), not what they counted.
+    Object.assign(progress, await this.landedChunks(scope, datasetId, run.id), {
+      datasetId,
+      targetConnectionId: progress.targetConnectionId,
+    });
+    const saved = await store.get(READ_STATE_KIND, scope, flowId);
+    // A stop between landing a chunk and saving its state: the chunk's manifest says where it ended.
+    if (progress.hasState && progress.outputRecords > 0 && !sameJson(saved?.doc.state, progress.state))
+      await this.saveState(scope, flowId, progress.state as JsonValue, run.id);
+    const from = progress.hasState ? progress.state : (saved?.doc.state as JsonValue | undefined);
 
-    const errorCodes: Record<string, number> = {};
-    for (const f of failures)
-      errorCodes[f.code ?? RUN_ERRORS.allFailed] = (errorCodes[f.code ?? RUN_ERRORS.allFailed] ?? 0) + 1;
-    let landed: Awaited<ReturnType<Services['datasets']['land']>> | undefined;
-    if (records.length > 0 || failures.length > 0) {
+    const { chunkRecords, chunkBytes } = this.options;
+    let chunk = newChunk();
+    const flush = async (): Promise<void> => {
+      const pending = chunk;
+      chunk = newChunk();
+      let landed: LandedBatch;
       try {
         landed = await this.services.datasets.land({
           scope,
           datasetId,
-          records,
-          failures,
+          records: pending.records,
+          failures: pending.failures,
           origin: { flowId, runId: run.id },
-          key: run.id,
+          key: chunkKey(run.id, progress.chunks),
+          source: {
+            ...(pending.hasState ? { state: pending.state } : {}),
+            records: pending.inputRecords,
+            bytes: pending.inputBytes,
+            files: pending.inputFiles,
+          },
         });
       } catch (error) {
         if (error instanceof FlowProblem) throw new AttemptError(RUN_ERRORS.flow, error.message, false);
@@ -357,31 +456,90 @@ export class RunExecutor {
           true,
         );
       }
-      if (landed.recordCount === 0 && landed.failedCount > 0) {
-        const first = failures[0];
-        throw new AttemptError(
-          RUN_ERRORS.allFailed,
-          `all ${landed.failedCount} records failed${first ? ` (first: ${first.reason})` : ''}: nothing landed, so the flow's state stays where it was; fix the mapping or the schema and run again`,
-          false,
-          { batchId: landed.batchId, datasetId, errorCodes, failedRecords: landed.failedCount, inputRecords },
-        );
-      }
-    }
-    // Only now, with the batch landed, does the flow move on.
-    if (read && state !== undefined) await this.saveState(scope, flowId, state, run.id);
-    return {
-      inputRecords,
-      inputBytes,
-      inputFiles,
-      batchId: landed?.batchId,
-      outputRecords: landed?.recordCount ?? 0,
-      failedRecords: landed?.failedCount ?? 0,
-      outputBytes: landed?.bytes ?? 0,
-      outputFiles: landed?.files.length ?? 0,
-      errorCodes,
-      datasetId,
-      targetConnectionId: (flow.doc.targetConnectionIds as string[] | undefined)?.[0],
+      addChunk(progress, landed, pending);
+      // Only now, with the chunk landed, does the flow move on; not while every record so far
+      // failed (a fixed mapping must read them again).
+      if (pending.hasState && progress.outputRecords > 0)
+        await this.saveState(scope, flowId, pending.state as JsonValue, run.id);
     };
+
+    try {
+      for await (const batch of connector.read({
+        credentials: credentials as never,
+        params: params as never,
+        state: from,
+        signal: this.abort.signal,
+      })) {
+        chunk.state = batch.state;
+        chunk.hasState = true;
+        chunk.inputBytes += batch.bytes ?? 0;
+        chunk.inputFiles += batch.files ?? 0;
+        for (const record of batch.records) {
+          chunk.inputRecords++;
+          const result = pipeline(record);
+          if (result.ok) {
+            chunk.records.push(result.value);
+            chunk.bytes += approximateBytes(result.value);
+          } else {
+            chunk.failures.push(result.failure);
+            chunk.bytes += approximateBytes(result.failure.record);
+            progress.firstFailure ??= result.failure.reason;
+          }
+        }
+        const pending = chunk.records.length + chunk.failures.length;
+        if (pending > 0 && (pending >= chunkRecords || chunk.bytes >= chunkBytes)) await flush();
+      }
+    } catch (error) {
+      if (error instanceof AttemptError) throw error;
+      const message = redact(error instanceof Error ? error.message : String(error), secrets);
+      if (InflowValidationError.isInstance(error))
+        throw new AttemptError(RUN_ERRORS.sourceParams, message, false);
+      throw new AttemptError(RUN_ERRORS.source, `the source answered with an error: ${message}`, true);
+    }
+    if (chunk.records.length + chunk.failures.length > 0) await flush();
+    else if (chunk.hasState && (progress.outputRecords > 0 || progress.failedRecords === 0)) {
+      // A last batch with no records (a source that only moved on): nothing to land, the state moves.
+      progress.inputBytes += chunk.inputBytes;
+      progress.inputFiles += chunk.inputFiles;
+      await this.saveState(scope, flowId, chunk.state as JsonValue, run.id);
+    }
+
+    if (progress.outputRecords === 0 && progress.failedRecords > 0) {
+      throw new AttemptError(
+        RUN_ERRORS.allFailed,
+        `all ${progress.failedRecords} records failed${progress.firstFailure ? ` (first: ${progress.firstFailure})` : ''}: nothing landed, so the flow's state stays where it was; fix the mapping or the schema and run again`,
+        false,
+      );
+    }
+  }
+
+  /** The chunks a run landed so far (keys `${runId}:0`, `:1`, …, up to the first missing one), summed. */
+  private async landedChunks(scope: Scope, datasetId: string, runId: string): Promise<RunProgress> {
+    const progress = emptyProgress();
+    const writer = this.services.datasets;
+    if (!writer.landed) return progress;
+    for (;;) {
+      const landed = await writer.landed(scope, datasetId, chunkKey(runId, progress.chunks));
+      if (!landed) return progress;
+      const source = landed.source ?? {};
+      addChunk(progress, landed, {
+        inputRecords: source.records ?? landed.recordCount + landed.failedCount,
+        inputBytes: source.bytes ?? 0,
+        inputFiles: source.files ?? 0,
+        hasState: 'state' in source,
+        state: source.state,
+      });
+    }
+  }
+
+  /** What a run landed, for a run that ends without an attempt (interrupted one time too many). */
+  private async landedSoFar(scope: Scope, run: Doc): Promise<RunProgress> {
+    try {
+      const { datasetId } = await this.services.pipelines.forFlow(scope, String(run.flowId));
+      return { ...(await this.landedChunks(scope, datasetId, run.id)), datasetId };
+    } catch {
+      return emptyProgress();
+    }
   }
 
   /** The base connection's credentials, decrypted for this run only. */
@@ -475,29 +633,22 @@ export class RunExecutor {
     doc: Doc,
     etag: string,
     end: {
-      outcome?: AttemptOutcome;
+      progress: RunProgress;
+      /** The errors of a failed run; absent for a success. */
       failed?: RunError[];
+      /** Errors of earlier attempts of a run that succeeded. */
       errors?: RunError[];
       attempts: number;
       startedAt?: number;
-      extensions?: Record<string, unknown>;
     },
   ): Promise<void> {
     const now = this.services.now();
-    const o = end.outcome;
-    const ext = (end.extensions ?? {}) as {
-      batchId?: string;
-      datasetId?: string;
-      errorCodes?: Record<string, number>;
-      failedRecords?: number;
-      inputRecords?: number;
-    };
-    const status: RunStatus = o ? 'success' : 'failed';
-    const batchId = o?.batchId ?? ext.batchId;
-    const errorCodes = o?.errorCodes ?? ext.errorCodes ?? {};
-    const failedRecords = o?.failedRecords ?? ext.failedRecords ?? 0;
-    const base = `${this.services.publicUrl()}/data/foundation/export/batches/${batchId}`;
-    const recordErrors = Object.entries(errorCodes).map(([code, recordCount]) => ({
+    const p = end.progress;
+    const status: RunStatus = end.failed ? 'failed' : 'success';
+    const [batchId] = p.batchIds;
+    const failedBatch = p.failedBatchId;
+    const base = `${this.services.publicUrl()}/data/foundation/export/batches/${failedBatch}`;
+    const recordErrors = Object.entries(p.errorCodes).map(([code, recordCount]) => ({
       code,
       recordCount,
       message: code.startsWith('MAPPER')
@@ -506,31 +657,32 @@ export class RunExecutor {
     }));
     const errors = end.failed ?? end.errors ?? [];
     const summaryErrors =
-      o && failedRecords > 0
+      !end.failed && p.failedRecords > 0
         ? [
             ...errors,
             {
               code: RUN_ERRORS.allFailed,
-              message: `Encountered ${failedRecords} errors in the data. Successfully ingested ${o.outputRecords} rows. Review the associated diagnostic files for additional details.`,
+              message: `Encountered ${p.failedRecords} errors in the data. Successfully ingested ${p.outputRecords} rows. Review the associated diagnostic files for additional details.`,
             },
           ]
         : errors;
     const metrics: Metrics = {
       durationSummary: { startedAtUTC: end.startedAt ?? now, completedAtUTC: now },
-      sizeSummary: { inputBytes: o?.inputBytes ?? 0, outputBytes: o?.outputBytes ?? 0 },
+      sizeSummary: { inputBytes: p.inputBytes, outputBytes: p.outputBytes },
       recordSummary: {
-        inputRecordCount: o?.inputRecords ?? ext.inputRecords ?? 0,
-        outputRecordCount: o?.outputRecords ?? 0,
-        failedRecordCount: failedRecords,
+        inputRecordCount: p.inputRecords,
+        outputRecordCount: p.outputRecords,
+        failedRecordCount: p.failedRecords,
       },
-      fileSummary: { inputFileCount: o?.inputFiles ?? 0, outputFileCount: o?.outputFiles ?? 0 },
+      fileSummary: { inputFileCount: p.inputFiles, outputFileCount: p.outputFiles },
       statusSummary: {
         status,
         errors: summaryErrors,
         extensions: {
           attempts: end.attempts,
-          ...(batchId ? { batchId } : {}),
-          ...(batchId && failedRecords > 0
+          // The run's first batch (a run that fits one chunk has one), then all of them in order.
+          ...(batchId ? { batchId, batchIds: p.batchIds } : {}),
+          ...(failedBatch
             ? {
                 manifest: {
                   failedRecords: `${base}/meta?path=row_errors`,
@@ -554,9 +706,9 @@ export class RunExecutor {
             statusSummary: { status, ...(summaryErrors.length > 0 ? { errors: summaryErrors } : {}) },
             targetInfo: [
               {
-                id: o?.targetConnectionId,
+                id: p.targetConnectionId,
                 type: 'TargetConnection',
-                reference: { type: 'Batch', ids: [batchId] },
+                reference: { type: 'Batch', ids: p.batchIds },
               },
             ],
           },

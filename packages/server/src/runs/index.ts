@@ -1,5 +1,5 @@
 import type { Services } from '../services.js';
-import { RunExecutor } from './executor.js';
+import { DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_RECORDS, RunExecutor } from './executor.js';
 import { DEFAULT_MIN_INTERVAL_SECONDS } from './schedule.js';
 import { RunScheduler } from './scheduler.js';
 
@@ -18,7 +18,13 @@ export function openRuns(services: Services, log?: { error(obj: object, msg: str
   const c = services.config.runs ?? {};
   const executor = new RunExecutor(
     services,
-    { maxAttempts: c.maxAttempts ?? 3, retryBaseMs: c.retryBaseMs ?? 30_000, concurrency: 2 },
+    {
+      maxAttempts: c.maxAttempts ?? 3,
+      retryBaseMs: c.retryBaseMs ?? 30_000,
+      concurrency: 2,
+      chunkRecords: c.chunkRecords ?? DEFAULT_CHUNK_RECORDS,
+      chunkBytes: c.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+    },
     log,
   );
   const scheduler = new RunScheduler(services, executor, c.tickMs ?? 1000, log);
