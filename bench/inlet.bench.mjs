@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -42,6 +42,7 @@ if (process.argv[2] === 'bare') {
     });
   });
   server.keepAliveTimeout = 60_000;
+  answerStats(() => ({}));
   server.listen(0, '127.0.0.1', () => {
     console.log(JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` }));
   });
@@ -55,6 +56,10 @@ if (process.argv[2] === 'bare') {
     bootstrap: { clientSecret: SECRET, tenantId: 'extconndev' },
   });
   const url = await server.listen();
+  answerStats(() => {
+    const streaming = server.app.streaming;
+    return { log: { ...streaming?.log.stats }, consumer: { ...streaming?.consumer.stats } };
+  });
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.once(signal, () => server.close().then(() => process.exit(0)));
   }
@@ -63,12 +68,40 @@ if (process.argv[2] === 'bare') {
   await main();
 }
 
+/** Answers the driver's `stats` requests (IPC): this process's CPU time and what `extra` reports. */
+function answerStats(extra) {
+  let session;
+  process.on('message', async (m) => {
+    if (m === 'stats') process.send?.({ cpu: process.cpuUsage(), at: performance.now(), ...extra() });
+    // BENCH_PROF=dir: a V8 CPU profile of the target during each load run (for analysis only).
+    if (m === 'prof-start') {
+      const { Session } = await import('node:inspector/promises');
+      session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+      process.send?.('ok');
+    }
+    if (m === 'prof-stop') {
+      const { profile } = await session.post('Profiler.stop');
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(
+        join(process.env.BENCH_PROF, `${process.argv[2]}-${Date.now()}.cpuprofile`),
+        JSON.stringify(profile),
+      );
+      session.disconnect();
+      process.send?.('ok');
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Driver
 
 function startTarget(args) {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    env: { ...process.env },
   });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -79,6 +112,47 @@ function startTarget(args) {
     });
     child.on('exit', (code) => reject(new Error(`target ${args[0]} exited with ${code}`)));
   });
+}
+
+/** The target's CPU time (user + system µs, all threads), wall time and streaming stats. */
+function statsOf(target) {
+  return new Promise((resolve) => {
+    target.child.once('message', resolve);
+    target.child.send('stats');
+  });
+}
+
+/** A load run against `target`, with the target's CPU-µs per acked message alongside the wall-clock figures. */
+async function measured(target, url, body, connections, messagesPerRequest = 1) {
+  const profile = (op) =>
+    process.env.BENCH_PROF
+      ? new Promise((resolve) => {
+          target.child.once('message', resolve);
+          target.child.send(op);
+        })
+      : undefined;
+  await profile('prof-start');
+  const before = await statsOf(target);
+  const result = await load(url, body, connections);
+  const after = await statsOf(target);
+  await profile('prof-stop');
+  const cpuMicros = after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
+  const acked = result.msgsPerSec * SECONDS * messagesPerRequest;
+  const fsyncs = (after.log?.fsyncs ?? 0) - (before.log?.fsyncs ?? 0);
+  const appends = (after.log?.appends ?? 0) - (before.log?.appends ?? 0);
+  return {
+    ...result,
+    cpuMicrosPerMsg: acked > 0 ? cpuMicros / acked : undefined,
+    cpuShare: cpuMicros / ((after.at - before.at) * 1000),
+    ...(after.log
+      ? {
+          appendsPerFsync: fsyncs > 0 ? appends / fsyncs : undefined,
+          fsyncsPerSec: fsyncs / SECONDS,
+          commitMs: fsyncs > 0 ? (after.log.commitMs - before.log.commitMs) / fsyncs : undefined,
+        }
+      : {}),
+    ...(after.consumer ? { consumed: after.consumer.consumed - (before.consumer?.consumed ?? 0) } : {}),
+  };
 }
 
 async function stopTarget(target) {
@@ -296,14 +370,19 @@ async function ackToQueryable(rate) {
 }
 
 async function main() {
+  // BENCH_CASES=200,50,batch,latency (the default: all of them) runs a subset while iterating.
+  const cases = new Set((process.env.BENCH_CASES ?? '200,50,batch,latency').split(','));
+  const loadBefore = loadavg();
   await bundleServer();
   const rows = [];
   for (const connections of [200, 50]) {
+    if (!cases.has(String(connections))) continue;
     const bare = await startTarget(['bare']);
-    const bareResult = await load(`${bare.url}/collection/x`, message('s', 'd', 1), connections);
+    const bareResult = await measured(bare, `${bare.url}/collection/x`, message('s', 'd', 1), connections);
     await stopTarget(bare);
     const s = await startInflow();
-    const inflowResult = await load(
+    const inflowResult = await measured(
+      s,
       `${s.url}/collection/${s.inletId}`,
       message(s.schemaId, s.datasetId, 1),
       connections,
@@ -318,42 +397,56 @@ async function main() {
     });
     console.log(JSON.stringify(rows.at(-1)));
   }
-  const s = await startInflow();
-  const messages = Array.from({ length: 100 }, (_, i) => JSON.parse(message(s.schemaId, s.datasetId, i)));
-  const batchBody = JSON.stringify({ messages });
-  const batchResult = await load(`${s.url}/collection/batch/${s.inletId}`, batchBody, 20);
-  await stopTarget(s);
-  rmSync(s.dataDir, { recursive: true, force: true });
-  const batch = {
-    connections: 20,
-    messagesPerRequest: 100,
-    requestsPerSec: batchResult.msgsPerSec,
-    msgsPerSec: batchResult.msgsPerSec * 100,
-    p99: batchResult.p99,
-    non2xx: batchResult.non2xx,
-    errors: batchResult.errors,
-  };
-  console.log(JSON.stringify({ batch }));
-  const latency = await ackToQueryable(1000);
-  console.log(JSON.stringify({ ackToQueryable: { rate: 1000, ...latency } }));
+  let batch;
+  if (cases.has('batch')) {
+    const s = await startInflow();
+    const messages = Array.from({ length: 100 }, (_, i) => JSON.parse(message(s.schemaId, s.datasetId, i)));
+    const batchBody = JSON.stringify({ messages });
+    const batchResult = await measured(s, `${s.url}/collection/batch/${s.inletId}`, batchBody, 20, 100);
+    await stopTarget(s);
+    rmSync(s.dataDir, { recursive: true, force: true });
+    batch = {
+      connections: 20,
+      messagesPerRequest: 100,
+      ...batchResult,
+      requestsPerSec: batchResult.msgsPerSec,
+      msgsPerSec: batchResult.msgsPerSec * 100,
+    };
+    console.log(JSON.stringify({ batch }));
+  }
+  let latency;
+  if (cases.has('latency')) {
+    latency = await ackToQueryable(1000);
+    console.log(JSON.stringify({ ackToQueryable: { rate: 1000, ...latency } }));
+  }
+  const loadAfter = loadavg();
 
   const f = (n) => Math.round(n).toLocaleString('en-US');
+  const cpu = (r) => (r.cpuMicrosPerMsg === undefined ? '–' : `${r.cpuMicrosPerMsg.toFixed(1)}`);
   const lines = [
     '',
     `## Streaming inlet (issue 5) — ${new Date().toISOString().slice(0, 10)}`,
     '',
-    `Command: \`node bench/inlet.bench.mjs\` (${SECONDS} s per run; autocannon in the driver process, each server its own process; 1 KiB XDM messages, keep-alive; a fresh data dir on disk per Inflow run, every ack after fdatasync).`,
+    `Command: \`node bench/inlet.bench.mjs\` (${SECONDS} s per run; autocannon in the driver process, each server its own process; 1 KiB XDM messages, keep-alive; a fresh data dir on disk per Inflow run, every ack after fdatasync). Load average ${loadBefore.map((n) => n.toFixed(1)).join(' ')} before, ${loadAfter.map((n) => n.toFixed(1)).join(' ')} after (${cpus().length} cores). CPU µs/msg: the server process's user + system CPU time (all its threads) per acked message.`,
     '',
-    '| endpoint | connections | bare node:http msgs/s (p99) | Inflow acked msgs/s (p99) | ratio | goal |',
-    '|---|---|---|---|---|---|',
+    '| endpoint | connections | bare node:http msgs/s (p99; CPU µs/msg) | Inflow acked msgs/s (p99; CPU µs/msg) | ratio | Inflow acks per fdatasync | goal |',
+    '|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| /collection/{id} | ${r.connections} | ${f(r.bare.msgsPerSec)} (${r.bare.p99} ms) | ${f(r.inflow.msgsPerSec)} (${r.inflow.p99} ms) | ${r.ratio.toFixed(2)}× | ${r.connections === 200 ? '≥ 0.7×' : '≥ 10,000 msgs/s'} |`,
+        `| /collection/{id} | ${r.connections} | ${f(r.bare.msgsPerSec)} (${r.bare.p99} ms; ${cpu(r.bare)}) | ${f(r.inflow.msgsPerSec)} (${r.inflow.p99} ms; ${cpu(r.inflow)}) | ${r.ratio.toFixed(2)}× | ${r.inflow.appendsPerFsync?.toFixed(1) ?? '–'} | ${r.connections === 200 ? '≥ 0.7×' : '≥ 10,000 msgs/s'} |`,
     ),
-    `| /collection/batch/{id}, 100 msgs per request | 20 | | ${f(batch.msgsPerSec)} (${f(batch.requestsPerSec)} req/s, p99 ${batch.p99} ms) | | ≥ 100,000 msgs/s |`,
+    ...(batch
+      ? [
+          `| /collection/batch/{id}, 100 msgs per request | 20 | | ${f(batch.msgsPerSec)} (${f(batch.requestsPerSec)} req/s, p99 ${batch.p99} ms; ${cpu(batch)}) | | ${batch.appendsPerFsync?.toFixed(1) ?? '–'} | ≥ 100,000 msgs/s |`,
+        ]
+      : []),
     '',
-    `Ack-to-queryable (1,000 msgs/s for ${SECONDS} s, time from the 200 until the message's batch is in the Catalog and its Parquet row is read back; polled every 20 ms): p50 ${latency.p50} ms, p99 ${latency.p99} ms, max ${latency.max} ms; ${latency.visible}/${latency.acked} visible (goal p99 ≤ 2 s).`,
-    '',
+    ...(latency
+      ? [
+          `Ack-to-queryable (1,000 msgs/s for ${SECONDS} s, time from the 200 until the message's batch is in the Catalog and its Parquet row is read back; polled every 20 ms): p50 ${latency.p50} ms, p99 ${latency.p99} ms, max ${latency.max} ms; ${latency.visible}/${latency.acked} visible (goal p99 ≤ 2 s).`,
+          '',
+        ]
+      : []),
   ];
   console.log(lines.join('\n'));
 }

@@ -1,8 +1,16 @@
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { frame, StreamLog } from '../src/streaming/log.js';
+import { frame, LogView, SharedLogState, StreamLog } from '../src/streaming/log.js';
 
 let dir: string;
 beforeEach(() => {
@@ -34,11 +42,20 @@ describe('StreamLog', () => {
   });
 
   it('resolves an append only once its frame is on disk, and reopens with every acked frame', async () => {
-    const log = await StreamLog.open(dir);
+    const log = await StreamLog.open(dir, { preallocate: true });
     const [offset] = await log.append([Buffer.from('{"a":1}')]);
     expect(log.durableEnd).toBe((offset as number) + 8 + 7);
-    expect(statSync(join(dir, segmentFiles()[0] as string)).size).toBe(log.durableEnd);
+    // The file holds the frame, then zeros written ahead of the data (preallocation).
+    const file = join(dir, segmentFiles()[0] as string);
+    expect(statSync(file).size).toBeGreaterThan(log.durableEnd);
+    expect(
+      readFileSync(file)
+        .subarray(log.durableEnd)
+        .every((b) => b === 0),
+    ).toBe(true);
     await log.close();
+    // A clean close leaves the segment at its data's length.
+    expect(statSync(file).size).toBe(log.durableEnd);
     const again = await StreamLog.open(dir);
     expect(again.id).toBe(log.id);
     expect((await again.read(0)).map((e) => e.payload.toString())).toEqual(['{"a":1}']);
@@ -111,6 +128,68 @@ describe('StreamLog', () => {
     const reopened = await StreamLog.open(dir, { segmentBytes: 1000 });
     expect(reopened.durableEnd).toBe(all.at(-1)?.end);
     await reopened.close();
+  });
+
+  it('writes zeros ahead of the data; after a kill they are not frames, and a torn frame before them is cut', async () => {
+    const log = await StreamLog.open(dir, { preallocate: true });
+    await log.append([payload(1)]);
+    await log.append([payload(2), [Buffer.from('pie'), Buffer.from('ces')]]);
+    const end = log.durableEnd;
+    const file = join(dir, segmentFiles()[0] as string);
+    const afterKill = readFileSync(file);
+    expect(afterKill.length).toBeGreaterThan(end);
+    // What a kill -9 leaves: the file with its zeros, and half of a frame written into them.
+    writeFileSync(`${file}.killed`, afterKill);
+    await log.close();
+    const torn = frame(payload(3)).subarray(0, 30);
+    const image = readFileSync(`${file}.killed`);
+    torn.copy(image, end);
+    writeFileSync(file, image);
+    rmSync(`${file}.killed`);
+    const reopened = await StreamLog.open(dir, { preallocate: true });
+    expect(reopened.durableEnd).toBe(end);
+    expect(reopened.stats.truncatedBytes).toBe(30);
+    expect(statSync(file).size).toBe(end);
+    expect((await reopened.read(0)).map((e) => e.payload.toString())).toEqual([
+      payload(1).toString(),
+      payload(2).toString(),
+      'pieces',
+    ]);
+    await reopened.close();
+    // Only zeros after the data: nothing was torn.
+    appendFileSync(file, Buffer.alloc(5000));
+    const clean = await StreamLog.open(dir);
+    expect(clean.stats.truncatedBytes).toBe(0);
+    expect(clean.durableEnd).toBe(end);
+    await clean.close();
+    await expect(log.append([Buffer.alloc(0)])).rejects.toThrow();
+  });
+
+  it('is read from another thread through a LogView: the durable end and commits come through shared memory', async () => {
+    const log = await StreamLog.open(dir, { segmentBytes: 1000 });
+    const deletes: number[] = [];
+    const view = new LogView(dir, log.id, new SharedLogState(log.share()), (offset) => deletes.push(offset));
+    const ends: number[] = [];
+    const stop = view.onDurable((end) => ends.push(end));
+    for (let i = 0; i < 20; i++) await log.append([payload(i)]);
+    expect(log.stats.segmentsRolled).toBeGreaterThan(0);
+    expect(view.durableEnd).toBe(log.durableEnd);
+    const entries = await view.read(view.startOffset, Number.POSITIVE_INFINITY);
+    expect(entries.map((e) => e.payload.toString())).toEqual(
+      Array.from({ length: 20 }, (_, i) => payload(i).toString()),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ends.at(-1)).toBe(log.durableEnd);
+    // The view never deletes: it asks the log's owner.
+    const middle = (entries[10] as { offset: number }).offset;
+    await view.deleteBefore(middle);
+    expect(deletes).toEqual([middle]);
+    expect(segmentFiles().length).toBe(log.segmentCount);
+    await log.deleteBefore(middle);
+    expect((await view.read(middle, 300))[0]?.payload.toString()).toBe(payload(10).toString());
+    stop();
+    await view.close();
+    await log.close();
   });
 
   it('refuses appends after close, and a log id file that is kept', async () => {

@@ -1,14 +1,15 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { verifyToken } from '../crypto.js';
 import { FlowProblem } from '../errors.js';
 import type { RouteDef, RouteTable } from '../http/route.js';
 import type { Services } from '../services.js';
-import type { Scope } from '../store/resources.js';
-import { type EntryBody, type EntryHeader, encodeEntry } from '../streaming/entry.js';
+import type { Doc, Scope } from '../store/resources.js';
+import { type EntryBody, type EntryHeader, entryPieces } from '../streaming/entry.js';
 import { openStreaming, type Streaming, type StreamingOptions } from '../streaming/index.js';
-import { INLET_ID, type Inlet, type InletFlow } from '../streaming/inlets.js';
+import { INLET_ID, type Inlet, type InletFlow, type MaybePromise } from '../streaming/inlets.js';
 import { LogWriteError } from '../streaming/log.js';
 import {
   datasetMatchesSchema,
@@ -24,6 +25,13 @@ import {
  * `POST /collection/batch/{inletId}`. Not Platform routes: an unauthenticated inlet takes
  * requests with nothing but a Content-Type. The answer is sent only once the request is in the
  * streaming log (fsynced); the consumer lands it in the dataset afterwards.
+ *
+ * The work is done by `serve`, which knows nothing of the HTTP framework. Real HTTP requests to
+ * these two paths are answered straight from `node:http` (see `installFastPath`): at tens of
+ * thousands of requests a second Fastify's routing, hooks, request ids, content-type parsing and
+ * reply pipeline cost as much CPU as the inlet's own work. The Fastify routes stay, answer
+ * `inject()` and anything the fast path does not take (an id that is not an inlet id), and give
+ * the OpenAPI document its entries; both call the same `serve`.
  */
 
 const AUTH_PROBLEM_TYPE = 'https://ns.adobe.com/adobecloud/problem/data-collection-service-authorization';
@@ -71,14 +79,19 @@ class RawBody {
   }
 }
 
+/**
+ * Whether a parsed JSON value nests objects or arrays `max` levels deep or more. Recursive, but
+ * never deeper than `max` (it stops there), and without allocating: it runs on every message.
+ */
 function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop() as [unknown, number];
-    if (v === null || typeof v !== 'object') continue;
-    if (depth >= max) return true;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  if (value === null || typeof value !== 'object') return false;
+  if (max === 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (nestedDeeperThan(item, max - 1)) return true;
+    return false;
   }
+  const record = value as Record<string, unknown>;
+  for (const key in record) if (nestedDeeperThan(record[key], max - 1)) return true;
   return false;
 }
 
@@ -97,6 +110,22 @@ class XactionIds {
 
 /** One message checked and placed: its dataset (XDM envelopes) or a 400 message. */
 type Checked = { ok: true; datasetId?: string } | { ok: false; message: string };
+
+/** What `serve` needs of a request, whichever front received it. */
+interface Incoming {
+  inletId: string;
+  headers: IncomingHttpHeaders;
+  query: Record<string, unknown>;
+  /** The raw body; undefined when the request had none. */
+  body: Buffer | undefined;
+}
+
+/** What `serve` answers: always a JSON body. */
+interface Answer {
+  status: number;
+  body: string;
+  retryAfter?: string;
+}
 
 export function registerCollection(
   app: FastifyInstance,
@@ -124,9 +153,29 @@ export function registerCollection(
     }
   }
 
-  async function inletOf(req: FastifyRequest): Promise<Inlet> {
-    const inletId = (req.params as { inletId: string }).inletId;
-    const inlet = INLET_ID.test(inletId) ? await ready().inlets.inlet(inletId) : undefined;
+  /** Whether a dataset's schema is `schemaId`: remembered per cached dataset document. */
+  const schemaMatches = new WeakMap<Doc, Map<string, boolean>>();
+  function matchesSchema(dataset: Doc, schemaId: string): boolean {
+    let known = schemaMatches.get(dataset);
+    if (!known) {
+      known = new Map();
+      schemaMatches.set(dataset, known);
+    }
+    let matches = known.get(schemaId);
+    if (matches === undefined) {
+      matches = datasetMatchesSchema(dataset, schemaId);
+      if (known.size < 100) known.set(schemaId, matches);
+    }
+    return matches;
+  }
+
+  function inletOf(inletId: string, headers: IncomingHttpHeaders): MaybePromise<Inlet> {
+    const found = INLET_ID.test(inletId) ? ready().inlets.inlet(inletId) : undefined;
+    if (found instanceof Promise) return found.then((inlet) => admit(inletId, inlet, headers));
+    return admit(inletId, found, headers);
+  }
+
+  function admit(inletId: string, inlet: Inlet | undefined, headers: IncomingHttpHeaders): Inlet {
     if (!inlet) {
       throw new InletProblem(
         404,
@@ -134,12 +183,12 @@ export function registerCollection(
         `inletId: [${inletId}] is not an inlet: use the inletUrl of a streaming connection or flow`,
       );
     }
-    if (inlet.authenticationRequired) authenticate(req, inlet);
+    if (inlet.authenticationRequired) authenticate(headers, inlet);
     return inlet;
   }
 
-  function authenticate(req: FastifyRequest, inlet: Inlet): void {
-    const header = req.headers.authorization;
+  function authenticate(headers: IncomingHttpHeaders, inlet: Inlet): void {
+    const header = headers.authorization;
     const prefix = `[${inlet.inletId}]`;
     const fail = (status: number, title: string, message: string) =>
       new InletProblem(status, title, `${prefix} ${message}`, undefined, AUTH_PROBLEM_TYPE);
@@ -155,40 +204,44 @@ export function registerCollection(
   }
 
   /** The flow raw data is addressed to (header or query), or the inlet's own flow. */
-  async function flowOf(req: FastifyRequest, inlet: Inlet): Promise<InletFlow | undefined> {
-    const fromHeader = req.headers[FLOW_ID_HEADER];
-    const fromQuery = (req.query as Record<string, unknown>)[FLOW_ID_HEADER];
-    const given = [fromHeader, fromQuery].find((v) => typeof v === 'string' && v !== '') as
-      | string
-      | undefined;
+  function flowOf(incoming: Incoming, inlet: Inlet): MaybePromise<InletFlow | undefined> {
+    const fromHeader = incoming.headers[FLOW_ID_HEADER];
+    const fromQuery = incoming.query[FLOW_ID_HEADER];
+    const given =
+      typeof fromHeader === 'string' && fromHeader !== ''
+        ? fromHeader
+        : typeof fromQuery === 'string' && fromQuery !== ''
+          ? fromQuery
+          : undefined;
     if (given && inlet.flowId && given !== inlet.flowId) {
       throw badRequest(`this inlet belongs to flow ${inlet.flowId}; ${FLOW_ID_HEADER} names ${given}`);
     }
     const flowId = given ?? inlet.flowId;
     if (!flowId) return undefined;
-    const flow = await ready().inlets.flow(inlet.scope, flowId);
-    const onThisInlet =
-      flow &&
-      (inlet.flowId
-        ? flow.flowId === inlet.flowId
-        : flow.baseConnectionIds.includes(inlet.connectionId ?? ''));
-    if (!flow || !onThisInlet) {
-      throw badRequest(`${FLOW_ID_HEADER} ${flowId} is not a flow of this inlet`);
-    }
-    if (flow.state !== 'enabled') {
-      throw badRequest(
-        `the flow ${flowId} is ${flow.state}: enable it (POST /flows/${flowId}/action?op=enable)`,
-      );
-    }
-    return flow;
+    const found = ready().inlets.flow(inlet.scope, flowId);
+    const check = (flow: InletFlow | undefined): InletFlow => {
+      const onThisInlet =
+        flow &&
+        (inlet.flowId
+          ? flow.flowId === inlet.flowId
+          : flow.baseConnectionIds.includes(inlet.connectionId ?? ''));
+      if (!flow || !onThisInlet) {
+        throw badRequest(`${FLOW_ID_HEADER} ${flowId} is not a flow of this inlet`);
+      }
+      if (flow.state !== 'enabled') {
+        throw badRequest(
+          `the flow ${flowId} is ${flow.state}: enable it (POST /flows/${flowId}/action?op=enable)`,
+        );
+      }
+      return flow;
+    };
+    return found instanceof Promise ? found.then(check) : check(found);
   }
 
-  function rawOf(req: FastifyRequest): Buffer {
-    const body = req.body;
-    if (!(body instanceof RawBody) || body.bytes.length === 0) {
-      throw badRequest('The request body cannot be null or empty');
-    }
-    return body.bytes;
+  function rawOf(incoming: Incoming): Buffer {
+    const body = incoming.body;
+    if (!body || body.length === 0) throw badRequest('The request body cannot be null or empty');
+    return body;
   }
 
   function parseJson(bytes: Buffer): unknown {
@@ -204,38 +257,51 @@ export function registerCollection(
     return value;
   }
 
-  /** Checks an XDM envelope against the inlet: org, dataset, schema (reference §6.2 rules). */
-  async function checkEnvelope(inlet: Inlet, message: unknown): Promise<Checked> {
+  /**
+   * Checks an XDM envelope against the inlet: org, dataset, schema (reference §6.2 rules). Only
+   * the envelope: the entity is validated against the schema by the consumer (asynchronous
+   * validation, reference §6.3) unless the client asked for `syncValidation`. With the lookups
+   * cached this is synchronous, so a batch of a hundred messages does not await a hundred times.
+   */
+  function checkEnvelope(inlet: Inlet, message: unknown): MaybePromise<Checked> {
     const problem = envelopeProblem(message, inlet.scope.orgId);
     if (problem) return { ok: false, message: problem };
     const header = (message as { header: Record<string, unknown> }).header;
     const schemaId = (header.schemaRef as { id: string }).id;
-    let datasetId = header.datasetId as string | undefined;
-    if (!datasetId && typeof header.flowId === 'string') {
-      const flow = await ready().inlets.flow(inlet.scope, header.flowId);
-      if (!flow)
-        return { ok: false, message: `Message has a header.flowId ${header.flowId} that is not a flow` };
-      try {
-        datasetId = await flowDataset(inlet.scope, header.flowId);
-      } catch (error) {
-        return { ok: false, message: (error as Error).message };
+    const datasetId = header.datasetId as string | undefined;
+    if (datasetId) return checkDataset(inlet, datasetId, schemaId);
+    if (typeof header.flowId === 'string') return checkViaFlow(inlet, header.flowId, schemaId);
+    return {
+      ok: false,
+      message: 'Message has no header.datasetId (nor a header.flowId with a target dataset)',
+    };
+  }
+
+  async function checkViaFlow(inlet: Inlet, flowId: string, schemaId: string): Promise<Checked> {
+    const flow = await ready().inlets.flow(inlet.scope, flowId);
+    if (!flow) return { ok: false, message: `Message has a header.flowId ${flowId} that is not a flow` };
+    let datasetId: string;
+    try {
+      datasetId = await flowDataset(inlet.scope, flowId);
+    } catch (error) {
+      return { ok: false, message: (error as Error).message };
+    }
+    return checkDataset(inlet, datasetId, schemaId);
+  }
+
+  function checkDataset(inlet: Inlet, datasetId: string, schemaId: string): MaybePromise<Checked> {
+    const found = ready().inlets.dataset(inlet.scope, datasetId);
+    const check = (dataset: Doc | undefined): Checked => {
+      if (!dataset) return { ok: false, message: `Message has a datasetId ${datasetId} that does not exist` };
+      if (!matchesSchema(dataset, schemaId)) {
+        return {
+          ok: false,
+          message: `Message has a schemaRef ${schemaId} that is not the schema of dataset ${datasetId}`,
+        };
       }
-    }
-    if (!datasetId) {
-      return {
-        ok: false,
-        message: 'Message has no header.datasetId (nor a header.flowId with a target dataset)',
-      };
-    }
-    const dataset = await ready().inlets.dataset(inlet.scope, datasetId);
-    if (!dataset) return { ok: false, message: `Message has a datasetId ${datasetId} that does not exist` };
-    if (!datasetMatchesSchema(dataset, schemaId)) {
-      return {
-        ok: false,
-        message: `Message has a schemaRef ${schemaId} that is not the schema of dataset ${datasetId}`,
-      };
-    }
-    return { ok: true, datasetId };
+      return { ok: true, datasetId };
+    };
+    return found instanceof Promise ? found.then(check) : check(found);
   }
 
   /** Sync validation (`?syncValidation=true`): the violations of one message, none when valid. */
@@ -262,9 +328,10 @@ export function registerCollection(
     return ready().validators.check(inlet.scope, dataset, entity);
   }
 
+  /** Appends one frame (the request) and resolves once it is fsynced: only then may we answer. */
   async function append(header: EntryHeader, body: Buffer): Promise<void> {
     try {
-      await ready().log.append([encodeEntry(header, body)]);
+      await ready().log.append([entryPieces(header, body)]);
     } catch (error) {
       if (error instanceof LogWriteError) {
         logWriteFailure(error);
@@ -293,7 +360,7 @@ export function registerCollection(
     flow: InletFlow | undefined,
     datasetIds?: (string | null)[],
   ): EntryHeader {
-    return {
+    const header: EntryHeader = {
       v: 1,
       inletId: inlet.inletId,
       orgId: inlet.scope.orgId,
@@ -301,10 +368,219 @@ export function registerCollection(
       receivedTimeMs,
       body,
       xactionIds,
-      ...(flow ? { flowId: flow.flowId } : {}),
-      ...(datasetIds ? { datasetIds } : {}),
+    };
+    if (flow) header.flowId = flow.flowId;
+    if (datasetIds) header.datasetIds = datasetIds;
+    return header;
+  }
+
+  /** The 200 body, `{inletId, xactionId, receivedTimeMs}` (ids are hex, digits and colons: nothing to escape). */
+  const acked = (inletId: string, xactionId: string, receivedTimeMs: number): Answer => ({
+    status: 200,
+    body: `{"inletId":"${inletId}","xactionId":"${xactionId}","receivedTimeMs":${receivedTimeMs}}`,
+  });
+
+  /** `POST /collection/{inletId}`. */
+  async function one(incoming: Incoming): Promise<Answer> {
+    const found = inletOf(incoming.inletId, incoming.headers);
+    const inlet = found instanceof Promise ? await found : found;
+    const bytes = rawOf(incoming);
+    const flowFound = flowOf(incoming, inlet);
+    const flow = flowFound instanceof Promise ? await flowFound : flowFound;
+    const receivedTimeMs = services.now();
+    const prefix = messagePrefix(inlet.inletId, inlet.scope.orgId);
+    const sync = String(incoming.query.syncValidation).toLowerCase() === 'true';
+    const xactionId = ids.next(receivedTimeMs);
+    if (flow?.connector?.inlet) {
+      const outcome = await ready().inlets.runConnectorInlet(flow, {
+        headers: incoming.headers as Record<string, string | undefined>,
+        query: incoming.query as Record<string, string | undefined>,
+        rawBody: bytes,
+        now: receivedTimeMs,
+      });
+      if (outcome && !outcome.ok) {
+        if (outcome.status === 401 || outcome.status === 403) {
+          throw new InletProblem(
+            outcome.status,
+            outcome.status === 401 ? 'Authorization' : 'Forbidden',
+            `[${inlet.inletId}] ${outcome.message}`,
+            undefined,
+            AUTH_PROBLEM_TYPE,
+          );
+        }
+        throw new InletProblem(
+          outcome.status,
+          outcome.status === 413 ? 'Payload Too Large' : 'Bad Request',
+          `${prefix} ${outcome.message}`,
+        );
+      }
+      const records = outcome?.records ?? [];
+      if (records.length === 0) throw badRequest(`${prefix} the request holds no event`);
+      await flowDataset(inlet.scope, flow.flowId);
+      if (sync) {
+        for (const record of records) {
+          const violations = await violationsOf(inlet, record, { ok: true }, flow);
+          if (violations.length > 0) {
+            throw invalidMessage(`${prefix} Message is invalid`, streamingValidationCause(violations));
+          }
+        }
+      }
+      const xactionIds = records.map((_, i) => (i === 0 ? xactionId : `${xactionId}:${i}`));
+      await append(
+        headerOf(inlet, receivedTimeMs, 'records', xactionIds, flow),
+        Buffer.from(JSON.stringify(records)),
+      );
+      return acked(inlet.inletId, xactionId, receivedTimeMs);
+    }
+    const message = parseJson(bytes);
+    let checked: Checked;
+    if (flow) {
+      if (!isObject(message)) throw badRequest(`${prefix} raw data for a flow is one JSON object`);
+      await flowDataset(inlet.scope, flow.flowId);
+      checked = { ok: true };
+    } else {
+      const result = checkEnvelope(inlet, message);
+      checked = result instanceof Promise ? await result : result;
+      if (!checked.ok) throw invalidMessage(`${prefix} ${checked.message}`);
+    }
+    if (sync) {
+      const violations = await violationsOf(inlet, message, checked, flow);
+      if (violations.length > 0) {
+        throw invalidMessage(`${prefix} Message is invalid`, streamingValidationCause(violations));
+      }
+    }
+    const datasetIds = flow ? undefined : [checked.ok ? (checked.datasetId ?? null) : null];
+    await append(headerOf(inlet, receivedTimeMs, 'one', [xactionId], flow, datasetIds), bytes);
+    return acked(inlet.inletId, xactionId, receivedTimeMs);
+  }
+
+  /**
+   * `POST /collection/batch/{inletId}`: one log frame for the whole request (its own bytes, with
+   * one xactionId per message in the frame's header), one fsync shared with whatever else is
+   * committing, and the 207 body built as text.
+   */
+  async function batch(incoming: Incoming): Promise<Answer> {
+    const found = inletOf(incoming.inletId, incoming.headers);
+    const inlet = found instanceof Promise ? await found : found;
+    const bytes = rawOf(incoming);
+    const flowFound = flowOf(incoming, inlet);
+    const flow = flowFound instanceof Promise ? await flowFound : flowFound;
+    const prefix = messagePrefix(inlet.inletId, inlet.scope.orgId);
+    if (flow?.connector?.inlet) {
+      throw badRequest(
+        `${prefix} the flow ${flow.flowId} takes webhooks one at a time: POST each to /collection/${inlet.inletId}`,
+      );
+    }
+    const body = parseJson(bytes);
+    if (!isObject(body) || !Array.isArray(body.messages)) {
+      throw badRequest(`${prefix} the body must be {"messages": [ … ]}`);
+    }
+    const messages = body.messages as unknown[];
+    if (messages.length === 0) throw badRequest(`${prefix} messages is empty`);
+    const receivedTimeMs = services.now();
+    const batchId = ids.next(receivedTimeMs);
+    if (flow) await flowDataset(inlet.scope, flow.flowId);
+    const responses: string[] = [];
+    const xactionIds: (string | null)[] = [];
+    const datasetIds: (string | null)[] = [];
+    let accepted = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i];
+      let checked: Checked;
+      if (flow) {
+        checked = isObject(message)
+          ? { ok: true }
+          : { ok: false, message: 'raw data for a flow is one JSON object' };
+      } else {
+        const result = checkEnvelope(inlet, message);
+        checked = result instanceof Promise ? await result : result;
+      }
+      if (!checked.ok) {
+        responses.push(JSON.stringify({ statusCode: 400, message: `${prefix} ${checked.message}` }));
+        xactionIds.push(null);
+        datasetIds.push(null);
+        continue;
+      }
+      const xactionId = `${batchId}:${i}`;
+      responses.push(`{"xactionId":"${xactionId}"}`);
+      xactionIds.push(xactionId);
+      datasetIds.push(checked.datasetId ?? null);
+      accepted++;
+    }
+    if (accepted > 0) {
+      await append(
+        headerOf(inlet, receivedTimeMs, 'batch', xactionIds, flow, flow ? undefined : datasetIds),
+        bytes,
+      );
+    }
+    return {
+      status: 207,
+      body: `{"inletId":"${inlet.inletId}","batchId":"${batchId}","receivedTimeMs":${receivedTimeMs},"responses":[${responses.join(',')}]}`,
     };
   }
+
+  /** Answers a request to either endpoint; never throws (every failure is a problem body). */
+  async function serve(endpoint: 'one' | 'batch', incoming: Incoming): Promise<Answer> {
+    try {
+      return endpoint === 'one' ? await one(incoming) : await batch(incoming);
+    } catch (error) {
+      return failure(error as Error);
+    }
+  }
+
+  function problemAnswer(problem: InletProblem): Answer {
+    return {
+      status: problem.status,
+      body: JSON.stringify(problem.body()),
+      ...(problem.status === 503 ? { retryAfter: '1' } : {}),
+    };
+  }
+
+  const tooLarge = () =>
+    new InletProblem(
+      413,
+      'Payload Too Large',
+      `the request is larger than ${BODY_LIMIT} bytes (1 MB): send fewer messages per request`,
+    );
+  const noContentType = () =>
+    badRequest('A valid content-type must be specified: Content-Type: application/json');
+
+  /** Anything thrown, as the streaming service's error shape. */
+  function failure(error: Error): Answer {
+    if (error instanceof InletProblem) return problemAnswer(error);
+    if (error instanceof FlowProblem) {
+      return problemAnswer(new InletProblem(error.status, 'Bad Request', error.message));
+    }
+    const code = (error as FastifyError).code;
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problemAnswer(tooLarge());
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
+      return problemAnswer(noContentType());
+    }
+    const status = (error as FastifyError).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return problemAnswer(new InletProblem(status, 'Bad Request', error.message));
+    }
+    app.log.error({ err: { code, message: error.message } }, 'unhandled streaming error');
+    return problemAnswer(
+      new InletProblem(
+        500,
+        'Internal Server Error',
+        'The message could not be processed; retry, and report the x-request-id if it persists',
+      ),
+    );
+  }
+
+  function sendAnswer(reply: FastifyReply, answer: Answer) {
+    if (answer.retryAfter) reply.header('retry-after', answer.retryAfter);
+    return reply.code(answer.status).type('application/json').send(answer.body);
+  }
+
+  const incomingOf = (req: FastifyRequest): Incoming => ({
+    inletId: (req.params as { inletId: string }).inletId,
+    headers: req.headers,
+    query: req.query as Record<string, unknown>,
+    body: req.body instanceof RawBody ? req.body.bytes : undefined,
+  });
 
   const single: RouteDef = {
     method: 'POST',
@@ -322,79 +598,10 @@ export function registerCollection(
       404: { description: 'Unknown inlet' },
       413: { description: 'Payload over 1 MB' },
     },
-    handler: async (req, reply) => {
-      const inlet = await inletOf(req);
-      const bytes = rawOf(req);
-      const flow = await flowOf(req, inlet);
-      const receivedTimeMs = services.now();
-      const prefix = messagePrefix(inlet.inletId, inlet.scope.orgId);
-      const sync =
-        String((req.query as { syncValidation?: unknown }).syncValidation).toLowerCase() === 'true';
-      const xactionId = ids.next(receivedTimeMs);
-      if (flow?.connector?.inlet) {
-        const outcome = await ready().inlets.runConnectorInlet(flow, {
-          headers: req.headers as Record<string, string | undefined>,
-          query: req.query as Record<string, string | undefined>,
-          rawBody: bytes,
-          now: receivedTimeMs,
-        });
-        if (outcome && !outcome.ok) {
-          if (outcome.status === 401 || outcome.status === 403) {
-            throw new InletProblem(
-              outcome.status,
-              outcome.status === 401 ? 'Authorization' : 'Forbidden',
-              `[${inlet.inletId}] ${outcome.message}`,
-              undefined,
-              AUTH_PROBLEM_TYPE,
-            );
-          }
-          throw new InletProblem(
-            outcome.status,
-            outcome.status === 413 ? 'Payload Too Large' : 'Bad Request',
-            `${prefix} ${outcome.message}`,
-          );
-        }
-        const records = outcome?.records ?? [];
-        if (records.length === 0) throw badRequest(`${prefix} the request holds no event`);
-        await flowDataset(inlet.scope, flow.flowId);
-        if (sync) {
-          for (const record of records) {
-            const violations = await violationsOf(inlet, record, { ok: true }, flow);
-            if (violations.length > 0) {
-              throw invalidMessage(`${prefix} Message is invalid`, streamingValidationCause(violations));
-            }
-          }
-        }
-        const xactionIds = records.map((_, i) => (i === 0 ? xactionId : `${xactionId}:${i}`));
-        await append(
-          headerOf(inlet, receivedTimeMs, 'records', xactionIds, flow),
-          Buffer.from(JSON.stringify(records)),
-        );
-        return reply.send({ inletId: inlet.inletId, xactionId, receivedTimeMs });
-      }
-      const message = parseJson(bytes);
-      let checked: Checked;
-      if (flow) {
-        if (!isObject(message)) throw badRequest(`${prefix} raw data for a flow is one JSON object`);
-        await flowDataset(inlet.scope, flow.flowId);
-        checked = { ok: true };
-      } else {
-        checked = await checkEnvelope(inlet, message);
-        if (!checked.ok) throw invalidMessage(`${prefix} ${checked.message}`);
-      }
-      if (sync) {
-        const violations = await violationsOf(inlet, message, checked, flow);
-        if (violations.length > 0) {
-          throw invalidMessage(`${prefix} Message is invalid`, streamingValidationCause(violations));
-        }
-      }
-      const datasetIds = flow ? undefined : [checked.ok ? (checked.datasetId ?? null) : null];
-      await append(headerOf(inlet, receivedTimeMs, 'one', [xactionId], flow, datasetIds), bytes);
-      return reply.send({ inletId: inlet.inletId, xactionId, receivedTimeMs });
-    },
+    handler: async (req, reply) => sendAnswer(reply, await serve('one', incomingOf(req))),
   };
 
-  const batch: RouteDef = {
+  const batchRoute: RouteDef = {
     method: 'POST',
     url: '/collection/batch/:inletId',
     operationId: 'streamMessages',
@@ -411,106 +618,125 @@ export function registerCollection(
       404: { description: 'Unknown inlet' },
       413: { description: 'Payload over 1 MB' },
     },
-    handler: async (req, reply) => {
-      const inlet = await inletOf(req);
-      const bytes = rawOf(req);
-      const flow = await flowOf(req, inlet);
-      const prefix = messagePrefix(inlet.inletId, inlet.scope.orgId);
-      if (flow?.connector?.inlet) {
-        throw badRequest(
-          `${prefix} the flow ${flow.flowId} takes webhooks one at a time: POST each to /collection/${inlet.inletId}`,
-        );
-      }
-      const body = parseJson(bytes);
-      if (!isObject(body) || !Array.isArray(body.messages)) {
-        throw badRequest(`${prefix} the body must be {"messages": [ … ]}`);
-      }
-      if (body.messages.length === 0) throw badRequest(`${prefix} messages is empty`);
-      const receivedTimeMs = services.now();
-      const batchId = ids.next(receivedTimeMs);
-      if (flow) await flowDataset(inlet.scope, flow.flowId);
-      const responses: Record<string, unknown>[] = [];
-      const xactionIds: (string | null)[] = [];
-      const datasetIds: (string | null)[] = [];
-      for (let i = 0; i < body.messages.length; i++) {
-        const message = body.messages[i];
-        const checked: Checked = flow
-          ? isObject(message)
-            ? { ok: true }
-            : { ok: false, message: 'raw data for a flow is one JSON object' }
-          : await checkEnvelope(inlet, message);
-        if (!checked.ok) {
-          responses.push({ statusCode: 400, message: `${prefix} ${checked.message}` });
-          xactionIds.push(null);
-          datasetIds.push(null);
-          continue;
-        }
-        const xactionId = `${batchId}:${i}`;
-        responses.push({ xactionId });
-        xactionIds.push(xactionId);
-        datasetIds.push(checked.datasetId ?? null);
-      }
-      if (xactionIds.some((x) => x !== null)) {
-        await append(
-          headerOf(inlet, receivedTimeMs, 'batch', xactionIds, flow, flow ? undefined : datasetIds),
-          bytes,
-        );
-      }
-      return reply.code(207).send({ inletId: inlet.inletId, batchId, receivedTimeMs, responses });
-    },
+    handler: async (req, reply) => sendAnswer(reply, await serve('batch', incomingOf(req))),
   };
 
-  function handleError(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
-    if (error instanceof InletProblem) {
-      if (error.status === 503) reply.header('retry-after', '1');
-      return reply.code(error.status).type('application/json').send(error.body());
+  // ---------------------------------------------------------------------------------------------
+  // The fast path: these two endpoints straight from node:http.
+
+  /** The endpoint and inlet id of a URL the fast path takes (a 64-hex inlet id), else undefined. */
+  function routeOf(url: string): { endpoint: 'one' | 'batch'; inletId: string; search: string } | undefined {
+    const q = url.indexOf('?');
+    let path = q < 0 ? url : url.slice(0, q);
+    if (path.endsWith('/')) path = path.slice(0, -1);
+    let endpoint: 'one' | 'batch' = 'one';
+    let inletId = path.slice(COLLECTION.length);
+    if (inletId.startsWith('batch/')) {
+      endpoint = 'batch';
+      inletId = inletId.slice(6);
     }
-    if (error instanceof FlowProblem) {
-      return reply
-        .code(error.status)
-        .type('application/json')
-        .send(new InletProblem(error.status, 'Bad Request', error.message).body());
-    }
-    const code = (error as FastifyError).code;
-    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply
-        .code(413)
-        .type('application/json')
-        .send(
-          new InletProblem(
-            413,
-            'Payload Too Large',
-            `the request is larger than ${BODY_LIMIT} bytes (1 MB): send fewer messages per request`,
-          ).body(),
-        );
-    }
-    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-      return reply
-        .code(400)
-        .type('application/json')
-        .send(badRequest('A valid content-type must be specified: Content-Type: application/json').body());
-    }
-    const status = (error as FastifyError).statusCode;
-    if (status && status >= 400 && status < 500) {
-      return reply
-        .code(status)
-        .type('application/json')
-        .send(new InletProblem(status, 'Bad Request', error.message).body());
-    }
-    req.log.error({ err: { code, message: error.message } }, 'unhandled streaming error');
-    return reply
-      .code(500)
-      .type('application/json')
-      .send(
-        new InletProblem(
-          500,
-          'Internal Server Error',
-          'The message could not be processed; retry, and report the x-request-id if it persists',
-        ).body(),
-      );
+    if (!INLET_ID.test(inletId)) return undefined;
+    return { endpoint, inletId, search: q < 0 ? '' : url.slice(q + 1) };
   }
 
-  table.routes.push(single, batch);
+  function queryOf(search: string): Record<string, unknown> {
+    const query: Record<string, unknown> = {};
+    if (search === '') return query;
+    for (const [key, value] of new URLSearchParams(search)) {
+      const had = query[key];
+      query[key] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+    }
+    return query;
+  }
+
+  function writeAnswer(res: ServerResponse, answer: Answer): void {
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(answer.body),
+      'x-request-id': randomUUID(),
+    };
+    if (answer.retryAfter) headers['retry-after'] = answer.retryAfter;
+    res.writeHead(answer.status, headers);
+    res.end(answer.body);
+  }
+
+  /** Reads the body (≤ 1 MB), then serves. The checks mirror Fastify's for the other routes. */
+  function fast(
+    route: { endpoint: 'one' | 'batch'; inletId: string; search: string },
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): void {
+    const headers = req.headers;
+    const type = headers['content-type'];
+    const length = headers['content-length'];
+    const hasBody = length !== undefined ? length !== '0' : headers['transfer-encoding'] !== undefined;
+    const refuse = (problem: InletProblem) => {
+      // What is left of the body is read and dropped, so the connection can be reused.
+      req.resume();
+      writeAnswer(res, problemAnswer(problem));
+    };
+    if (type === undefined ? hasBody : !isJsonType(type)) {
+      refuse(noContentType());
+      return;
+    }
+    if (length !== undefined && Number(length) > BODY_LIMIT) {
+      refuse(tooLarge());
+      return;
+    }
+    const run = (body: Buffer | undefined) => {
+      serve(route.endpoint, { inletId: route.inletId, headers, query: queryOf(route.search), body }).then(
+        (answer) => writeAnswer(res, answer),
+        (error: unknown) => writeAnswer(res, failure(error as Error)),
+      );
+    };
+    if (!hasBody) {
+      run(undefined);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > BODY_LIMIT) {
+        over = true;
+        chunks.length = 0;
+        writeAnswer(res, problemAnswer(tooLarge()));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!over) run(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
+    // A client that goes away mid-body gets nothing (and nothing is logged for it).
+    req.on('error', () => {});
+  }
+
+  /**
+   * Puts `fast` in front of Fastify's request listener: POSTs to `/collection/…` with an inlet id
+   * are answered here, everything else goes to Fastify as before.
+   */
+  function installFastPath(server: Server): void {
+    const listeners = server.listeners('request');
+    if (listeners.length !== 1) return;
+    const fastify = listeners[0] as (req: IncomingMessage, res: ServerResponse) => void;
+    server.removeListener('request', fastify);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const url = req.url ?? '';
+      if (req.method === 'POST' && url.startsWith(COLLECTION)) {
+        const route = routeOf(url);
+        if (route) {
+          fast(route, req, res);
+          return;
+        }
+      }
+      fastify(req, res);
+    });
+  }
+
+  table.routes.push(single, batchRoute);
   app.register(async (child) => {
     streaming = await openStreaming(services, {
       ...options,
@@ -523,14 +749,25 @@ export function registerCollection(
     child.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
       done(null, new RawBody(body as Buffer));
     });
-    child.setErrorHandler(handleError);
-    for (const def of [single, batch]) {
+    child.setErrorHandler((error: FastifyError | Error, _req, reply) => sendAnswer(reply, failure(error)));
+    for (const def of [single, batchRoute]) {
       child.route({ method: def.method, url: def.url, config: { auth: def.auth }, handler: def.handler });
     }
+  });
+  app.addHook('onReady', async () => {
+    installFastPath(app.server);
   });
   app.decorate('streaming', {
     getter: () => streaming,
   });
+}
+
+const COLLECTION = '/collection/';
+
+/** `application/json`, with or without parameters (charset). */
+function isJsonType(contentType: string): boolean {
+  const semi = contentType.indexOf(';');
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === 'application/json';
 }
 
 declare module 'fastify' {

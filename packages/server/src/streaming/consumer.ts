@@ -6,8 +6,8 @@ import type { DatasetWriter, LandRequest, RecordFailure } from '../datasets/writ
 import { FlowProblem } from '../errors.js';
 import type { Scope } from '../store/resources.js';
 import { XdmProblem } from '../xdm/schema-registry.js';
-import { decodeEntry, decodeHeader, type LoggedMessage, messageCount } from './entry.js';
-import { type StreamLog, syncDir } from './log.js';
+import { decodeEntry, decodeHeader, type EntryHeader, type LoggedMessage, messageCount } from './entry.js';
+import { type ConsumableLog, type LogEntry, syncDir } from './log.js';
 
 /**
  * The streaming consumer: tails the log from its checkpoint, runs each message through its
@@ -27,10 +27,12 @@ export interface ConsumerOptions {
   batchRecords?: number;
   /** Log for problems the consumer cannot report to a caller. */
   warn?: (message: string, detail?: Record<string, unknown>) => void;
+  /** Called after each micro-batch lands and the checkpoint moves (a worker reports it to its parent). */
+  onProgress?: () => void;
 }
 
 export interface ConsumerDeps {
-  log: StreamLog;
+  log: ConsumableLog;
   /** Where the checkpoint and the dead-letter file live. */
   dir: string;
   pipelines: () => Pipelines;
@@ -86,6 +88,8 @@ export class StreamConsumer {
   /** Messages counted between the checkpoint and `offset`, for the size trigger. */
   private scan = { offset: 0, count: 0 };
   private idleWaiters: (() => void)[] = [];
+  /** Frame headers already parsed (by the size trigger's count), by offset: each is parsed once. */
+  private readonly headers = new Map<number, EntryHeader>();
 
   constructor(
     private readonly deps: ConsumerDeps,
@@ -231,7 +235,7 @@ export class StreamConsumer {
     if (this.scan.offset < this.checkpoint.offset) this.scan = { offset: this.checkpoint.offset, count: 0 };
     if (this.scan.count >= this.batchRecords) return true;
     const entries = await this.deps.log.read(this.scan.offset, 64 * 1024 * 1024, (entry) => {
-      this.scan.count += messageCount(decodeHeader(entry.payload));
+      this.scan.count += messageCount(this.headerOf(entry));
       return this.scan.count >= this.batchRecords;
     });
     const last = entries[entries.length - 1];
@@ -249,7 +253,7 @@ export class StreamConsumer {
       inFlight !== undefined
         ? await log.read(from, Number.POSITIVE_INFINITY, (e) => e.end >= inFlight)
         : await log.read(from, 64 * 1024 * 1024, (e) => {
-            count += messageCount(decodeHeader(e.payload));
+            count += messageCount(this.headerOf(e));
             return count >= this.batchRecords;
           });
     if (entries.length === 0) {
@@ -260,7 +264,11 @@ export class StreamConsumer {
     if (inFlight === undefined) await this.saveCheckpoint({ logId: log.id, offset: from, inFlight: to });
     this.waitingSince = log.durableEnd > to ? Date.now() : undefined;
 
-    const messages = entries.flatMap((e) => decodeEntry(e.payload));
+    const messages = entries.flatMap((e) => {
+      const decoded = decodeEntry(e.payload, this.headerOf(e));
+      this.headers.delete(e.offset);
+      return decoded;
+    });
     const groups = await this.route(messages, `${log.id}-${from}-${to}`);
     let i = 0;
     for (const group of groups.values()) {
@@ -288,7 +296,20 @@ export class StreamConsumer {
         error: error instanceof Error ? error.message : String(error),
       });
     }
+    if (this.headers.size > 0)
+      for (const offset of this.headers.keys()) if (offset < to) this.headers.delete(offset);
+    this.options.onProgress?.();
     this.notifyIdle();
+  }
+
+  /** A frame's header, parsed once: kept from the size trigger's scan until the frame is consumed. */
+  private headerOf(entry: LogEntry): EntryHeader {
+    let header = this.headers.get(entry.offset);
+    if (!header) {
+      header = decodeHeader(entry.payload);
+      if (this.headers.size < 1_000_000) this.headers.set(entry.offset, header);
+    }
+    return header;
   }
 
   private remember(xactionId: string): void {

@@ -42,13 +42,22 @@ export interface LoggedMessage {
   record: unknown;
 }
 
+/**
+ * A frame payload as two pieces, `u32 header length | header JSON` and the body itself: the log
+ * writes them one after the other, so the request body is never copied on the ack path.
+ */
+export function entryPieces(header: EntryHeader, body: Buffer): [Buffer, Buffer] {
+  const json = JSON.stringify(header);
+  const length = Buffer.byteLength(json);
+  const head = Buffer.allocUnsafe(4 + length);
+  head.writeUInt32BE(length, 0);
+  head.write(json, 4, 'utf8');
+  return [head, body];
+}
+
+/** The payload of `entryPieces` joined into one buffer. */
 export function encodeEntry(header: EntryHeader, body: Buffer): Buffer {
-  const head = Buffer.from(JSON.stringify(header));
-  const out = Buffer.allocUnsafe(4 + head.length + body.length);
-  out.writeUInt32BE(head.length, 0);
-  head.copy(out, 4);
-  body.copy(out, 4 + head.length);
-  return out;
+  return Buffer.concat(entryPieces(header, body));
 }
 
 export function decodeHeader(payload: Buffer): EntryHeader {
@@ -67,8 +76,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The acknowledged messages of a frame. Only what the route accepted was logged, so this does not validate again. */
-export function decodeEntry(payload: Buffer): LoggedMessage[] {
-  const header = decodeHeader(payload);
+export function decodeEntry(payload: Buffer, header: EntryHeader = decodeHeader(payload)): LoggedMessage[] {
   const length = payload.readUInt32BE(0);
   const body = JSON.parse(payload.subarray(4 + length).toString('utf8')) as unknown;
   const items: unknown[] =

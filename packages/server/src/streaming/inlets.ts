@@ -9,7 +9,8 @@ import type { Doc, Scope } from '../store/resources.js';
  * Inlet lookups for the collection routes. An inlet is addressed by id alone (no Platform
  * headers), so it is found across every org and sandbox. Lookups are cached for a moment: at
  * thousands of requests a second the metadata store must not be asked each time, and a flow
- * created, changed or deleted is seen within `CACHE_MS`.
+ * created, changed or deleted is seen within `CACHE_MS`. A hit is returned as the value itself,
+ * not a promise, so the request path does not pay a microtask per lookup.
  */
 export const CACHE_MS = 2000;
 
@@ -36,21 +37,38 @@ export interface InletFlow {
 
 export const INLET_ID = /^[0-9a-f]{64}$/i;
 
+/** A value now (a cache hit: no promise, no microtask) or later (a miss). */
+export type MaybePromise<T> = T | Promise<T>;
+
 class TtlCache<V> {
   private readonly map = new Map<string, { value: V; expires: number }>();
+  /** Loads in progress: concurrent misses of one key share a single lookup. */
+  private readonly pending = new Map<string, Promise<V>>();
   constructor(
     private readonly ttl: number,
     private readonly now: () => number,
   ) {}
 
-  async get(key: string, load: () => Promise<V>): Promise<V> {
+  get(key: string, load: () => Promise<V>): MaybePromise<V> {
     const hit = this.map.get(key);
-    const now = this.now();
-    if (hit && hit.expires > now) return hit.value;
-    const value = await load();
-    if (this.map.size > 10_000) this.map.clear();
-    this.map.set(key, { value, expires: now + this.ttl });
-    return value;
+    if (hit && hit.expires > this.now()) return hit.value;
+    let loading = this.pending.get(key);
+    if (!loading) {
+      loading = load().then(
+        (value) => {
+          this.pending.delete(key);
+          if (this.map.size > 10_000) this.map.clear();
+          this.map.set(key, { value, expires: this.now() + this.ttl });
+          return value;
+        },
+        (error: unknown) => {
+          this.pending.delete(key);
+          throw error;
+        },
+      );
+      this.pending.set(key, loading);
+    }
+    return loading;
   }
 }
 
@@ -67,7 +85,7 @@ export class InletDirectory {
   }
 
   /** The inlet with this id, in whichever org and sandbox it lives. */
-  inlet(inletId: string): Promise<Inlet | undefined> {
+  inlet(inletId: string): MaybePromise<Inlet | undefined> {
     return this.inlets.get(inletId, async () => {
       const byConnection = await this.services.store.findAnywhere('connections', {
         auth: { params: { inletId } },
@@ -98,7 +116,7 @@ export class InletDirectory {
   }
 
   /** A flow of the inlet's scope, with its source connection and connector. */
-  flow(scope: Scope, flowId: string): Promise<InletFlow | undefined> {
+  flow(scope: Scope, flowId: string): MaybePromise<InletFlow | undefined> {
     return this.flows.get(`${scope.orgId}\0${scope.sandbox}\0${flowId}`, async () => {
       const stored = await this.services.store.get('flows', scope, flowId);
       if (!stored) return undefined;
@@ -122,7 +140,7 @@ export class InletDirectory {
   }
 
   /** A dataset of the inlet's scope. */
-  dataset(scope: Scope, datasetId: string): Promise<Doc | undefined> {
+  dataset(scope: Scope, datasetId: string): MaybePromise<Doc | undefined> {
     return this.datasets.get(`${scope.orgId}\0${scope.sandbox}\0${datasetId}`, async () => {
       return (await this.services.store.get('dataSets', scope, datasetId))?.doc;
     });
