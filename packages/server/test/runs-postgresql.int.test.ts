@@ -160,7 +160,14 @@ const tableRows = async (table: string) =>
 beforeAll(async () => {
   t = await startTestServer({
     bootstrap: { clientSecret: 'runs-pg-secret', tenantId: TENANT },
-    runs: { minScheduleIntervalSeconds: 60, retryBaseMs: 20, maxAttempts: 2, tickMs: 50 },
+    // Chunks of 10,000 records: the connector's read batches, so a bigger table lands in several.
+    runs: {
+      minScheduleIntervalSeconds: 60,
+      retryBaseMs: 20,
+      maxAttempts: 2,
+      tickMs: 50,
+      chunkRecords: 10_000,
+    },
   });
   // Seed 002: the PostgreSQL base connection, exactly as the tutorial sends it.
   const [seed] = parseSeedCurls(readSeed('002'));
@@ -235,6 +242,48 @@ describe('PostgreSQL table → flow → dataset (seed 002)', () => {
     );
     const succeeded = await get(`${FS}/runs?property=flowId==${flowId}&property=state==success`);
     expect((succeeded.body as { items: Run[] }).items).toHaveLength(3);
+  });
+
+  it('streams a table bigger than one chunk: a batch per chunk, every row exactly once, then only the new rows', async () => {
+    const table = await makeTable(0);
+    await sql(
+      `insert into ${table} select i, 'm-' || i, 'Member ' || i, i * 2.5, i % 2 = 0, 'm' || i || '@example.com',
+         timestamptz '2024-01-01T00:00:00Z' + i * interval '1 hour' from generate_series(1, 25000) as i`,
+    );
+    const { schemaId, dataSetId } = await createDataset(t, `pg big ${table}`);
+    const flowId = await makeFlow({ table, dataSetId, schemaId });
+
+    const run = await runNow(flowId);
+    expect(run.state, JSON.stringify(run.metrics.statusSummary)).toBe('success');
+    expect(run.metrics.recordSummary).toEqual({
+      inputRecordCount: 25_000,
+      outputRecordCount: 25_000,
+      failedRecordCount: 0,
+    });
+    const batches = async () =>
+      Object.entries(
+        (await get(`/data/foundation/catalog/batches?dataSet=${dataSetId}`)).body as Record<
+          string,
+          { recordCount: number; size: number }
+        >,
+      );
+    const landed = await batches();
+    expect(landed.map(([, b]) => b.recordCount)).toEqual([10_000, 10_000, 5_000]);
+    expect(run.metrics.fileSummary).toMatchObject({ outputFileCount: 3 });
+    expect(run.metrics.sizeSummary?.outputBytes).toBe(landed.reduce((n, [, b]) => n + b.size, 0));
+    expect(run.metrics.statusSummary?.extensions).toMatchObject({ batchIds: landed.map(([id]) => id) });
+    const counts = await duckRows(
+      join((t.server.services.datasets as DatasetLake).root, dataSetId, '*', 'data', '*.parquet'),
+      `count(*)::int as n, count(distinct _id)::int as ids`,
+    );
+    expect(counts).toEqual([{ n: 25_000, ids: 25_000 }]);
+    expect(await datasetRows(dataSetId)).toEqual(await tableRows(table));
+
+    await insertRows(table, 25_001, 25_003);
+    const next = await runNow(flowId);
+    expect(next.metrics.recordSummary).toMatchObject({ inputRecordCount: 3, outputRecordCount: 3 });
+    expect((await batches()).map(([, b]) => b.recordCount)).toEqual([10_000, 10_000, 5_000, 3]);
+    expect(await datasetRows(dataSetId)).toEqual(await tableRows(table));
   });
 
   it('never advances the state past data that did not land: every record failing, or the database unreachable', async () => {

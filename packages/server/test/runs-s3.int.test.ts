@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { fillPlaceholders, parseSeedCurls, readSeed, type TestS3 } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -42,7 +43,11 @@ const csv = (from: number, to: number) =>
   }).join('\n')}\n`;
 
 beforeAll(async () => {
-  t = await startTestServer({ bootstrap: { clientSecret: 'runs-s3-secret', tenantId: TENANT } });
+  t = await startTestServer({
+    bootstrap: { clientSecret: 'runs-s3-secret', tenantId: TENANT },
+    // Chunks of 10,000 records (the connector's read batches): a bigger file lands in several.
+    runs: { chunkRecords: 10_000 },
+  });
   s3 = new S3Client({
     endpoint: S3.endpoint,
     region: S3.region,
@@ -135,5 +140,82 @@ describe('S3 files → flow → dataset (seed 000)', () => {
     const second = await runNow(flow.id as string);
     expect(second.metrics.recordSummary).toMatchObject({ inputRecordCount: 3, outputRecordCount: 3 });
     expect(await rows()).toEqual(expected(7));
+  });
+
+  it("reads with the source connection's data.format and data.properties, and lands a file bigger than one chunk in several batches", async () => {
+    const bucket = `runs-${randomBytes(5).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    // Semicolons, gzip, and a name that says neither: only data.properties can tell the connector.
+    const text = csv(1, 25_000).replaceAll(',', ';');
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'export/members.dat', Body: gzipSync(text) }));
+    const connection = await post(`${FS}/connections`, {
+      name: 's3',
+      auth: {
+        specName: 'Access Key',
+        params: {
+          s3AccessKey: S3.accessKeyId,
+          s3SecretKey: S3.secretAccessKey,
+          serviceUrl: S3.endpoint,
+          region: S3.region,
+        },
+      },
+      connectionSpec: { id: S3_SPEC, version: '1.0' },
+    });
+    const { schemaId, dataSetId } = await createDataset(t, `s3 gz ${bucket}`);
+    const source = await post(`${FS}/sourceConnections`, {
+      name: 'gzipped members',
+      baseConnectionId: connection.id,
+      data: { format: 'delimited', properties: { columnDelimiter: ';', compressionType: 'gzip' } },
+      params: { path: `/${bucket}/export/members.dat`, type: 'file' },
+      connectionSpec: { id: S3_SPEC, version: '1.0' },
+    });
+    const target = await post(`${FS}/targetConnections`, {
+      name: 'lake',
+      params: { dataSetId },
+      connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
+    });
+    const mapping = await post('/data/foundation/conversion/mappingSets', {
+      outputSchema: { schemaRef: { id: schemaId, contentType: XDM_FULL } },
+      mappings: [
+        { sourceType: 'ATTRIBUTE', source: 'code', destination: '_id' },
+        { sourceType: 'EXPRESSION', source: 'to_integer(id)', destination: `${T}.memberId` },
+        { sourceType: 'ATTRIBUTE', source: 'city', destination: `${T}.address.city` },
+      ],
+    });
+    const flow = await post(`${FS}/flows`, {
+      name: 'Gzipped semicolons',
+      flowSpec: { id: CLOUD_STORAGE_FLOW_SPEC, version: '1.0' },
+      sourceConnectionIds: [source.id],
+      targetConnectionIds: [target.id],
+      transformations: [{ name: 'Mapping', params: { mappingId: mapping.id, mappingVersion: 0 } }],
+      scheduleParams: { startTime: String(Math.floor(Date.now() / 1000) + 86_400), frequency: 'once' },
+    });
+
+    const run = await runNow(flow.id as string);
+    expect(run.state, JSON.stringify(run.metrics.statusSummary)).toBe('success');
+    expect(run.metrics.recordSummary).toEqual({
+      inputRecordCount: 25_000,
+      outputRecordCount: 25_000,
+      failedRecordCount: 0,
+    });
+    expect(run.metrics.fileSummary).toMatchObject({ inputFileCount: 1, outputFileCount: 3 });
+    const batches = (
+      await call(t.url, 'GET', `/data/foundation/catalog/batches?dataSet=${dataSetId}`, {
+        headers: t.headers,
+      })
+    ).body as Record<string, { recordCount: number }>;
+    expect(Object.values(batches).map((b) => b.recordCount)).toEqual([10_000, 10_000, 5_000]);
+    const rows = await duckRows(
+      join((t.server.services.datasets as DatasetLake).root, dataSetId, '*', 'data', '*.parquet'),
+      `_id, ${T}.memberId as id, ${T}.address.city as city`,
+      `${T}.memberId`,
+    );
+    expect(rows).toEqual(
+      Array.from({ length: 25_000 }, (_, k) => ({
+        _id: `m-${k + 1}`,
+        id: String(k + 1),
+        city: `City ${k + 1}`,
+      })),
+    );
   });
 });
