@@ -207,6 +207,8 @@ export class JsonRecordScanner {
   /** In array mode: a record has ended and a comma or `]` must come next. */
   private needSeparator = false;
   private count = 0;
+  /** Whole lines are still tried as records (see `scan`). */
+  private lines = true;
 
   /** Parses what `text` completes; records go to `out`. */
   push(text: string, out: Record<string, unknown>[]): void {
@@ -290,6 +292,30 @@ export class JsonRecordScanner {
             `record ${this.count + 1} is not a JSON object (it starts with ${JSON.stringify(buf[i])}): each record must be {…}`,
           );
         }
+        if (this.lines && this.mode === 'values') {
+          // JSON lines: a line that holds one whole object goes to `JSON.parse` as it is, not
+          // scanned character by character first. Any other line (part of an object, two
+          // objects, invalid JSON) turns this off for the file and is scanned as before.
+          const nl = buf.indexOf('\n', i);
+          if (nl !== -1) {
+            let end = nl;
+            while (end > i && isJsonSpace(buf.charCodeAt(end - 1))) end--;
+            if (buf.charCodeAt(end - 1) === 125) {
+              let record: Record<string, unknown> | undefined;
+              try {
+                record = JSON.parse(buf.slice(i, end)) as Record<string, unknown>;
+              } catch {
+                this.lines = false;
+              }
+              if (record !== undefined) {
+                out.push(record);
+                this.count++;
+                i = nl + 1;
+                continue;
+              }
+            }
+          }
+        }
         this.start = i;
         this.depth = 1;
         i++;
@@ -315,4 +341,9 @@ export class JsonRecordScanner {
     }
     this.i = i;
   }
+}
+
+/** JSON's white space: space, tab, line feed, carriage return. */
+function isJsonSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
 }

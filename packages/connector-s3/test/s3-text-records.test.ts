@@ -119,6 +119,28 @@ describe('delimited text read in byte chunks', () => {
     }
   });
 
+  it('reads JSON lines whole, and falls back to scanning for lines that are not one object', async () => {
+    const text =
+      '{"id":1}\r\n{"id":2} \n{"id":3}{"id":4}\n{\n  "id": 5,\n  "s": "}\\n{"\n}\n{"id":6}\n{"id":7}';
+    const expected = [1, 2, 3, 4, 5, 6, 7];
+    for (const size of BYTE_SIZES) {
+      const got = await records(text, size, { fileType: 'json' });
+      expect(got.map((r) => r.id)).toEqual(expected);
+      expect(got[4]).toEqual({ id: 5, s: '}\n{' });
+    }
+  });
+
+  it.each([
+    ['{"a":1}\n{"a":2}\n{"a":tru}\n{"a":4}\n', 'record 3 is not valid JSON'],
+    ['{"a":1}\n{"a":2}\n[1]\n', 'record 3 is not a JSON object'],
+    ['{"a":1}\n{"a":2}, {"a":3}\n', 'record 3 is not a JSON object'],
+    ['{"a":1}\n{"a":2}\n{"a":\n', 'record 3 is cut off'],
+  ])('names the bad record of JSON lines %j', async (text, message) => {
+    for (const size of [1, 5, 64]) {
+      await expect(records(text, size, { fileType: 'json' })).rejects.toThrow(message);
+    }
+  });
+
   it('reads what gunzip gives, as the reader feeds it', async () => {
     // The S3 reader gunzips before `textRecords`; this is the same bytes through a gzip round trip.
     const { gunzipSync } = await import('node:zlib');
