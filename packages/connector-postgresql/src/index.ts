@@ -9,7 +9,12 @@ export {
 export { postgresqlConnector } from './postgresql-connector.js';
 export type { PostgresqlCredentials, PostgresqlSourceParams } from './postgresql-credentials.js';
 export { DEFAULT_PREVIEW_COUNT, MAX_PREVIEW_COUNT } from './postgresql-explore.js';
-export { MAX_SEEN_KEYS, type PostgresqlReadState, READ_BATCH_SIZE } from './postgresql-read.js';
+export {
+  MAX_SEEN_KEYS,
+  type PostgresqlReadState,
+  READ_BATCH_CHARS,
+  READ_BATCH_SIZE,
+} from './postgresql-read.js';
 export type { PostgresqlSetupInput } from './postgresql-setup.js';
 export {
   DATABASE_FLOW_SPEC_ID,

@@ -54,8 +54,11 @@ export type FieldReader = (text: string, start: number, end: number) => unknown;
 /** Reads a field as its text. */
 export const textReader: FieldReader = (text, start, end) => text.slice(start, end);
 
-/** Called with each row's values: a reused array, valid only during the call. */
-export type RowHandler = (values: unknown[]) => void;
+/**
+ * Called with each row's values (a reused array, valid only during the call) and the length of
+ * the row's text in characters, newline included (what a batch bound by size counts).
+ */
+export type RowHandler = (values: unknown[], length: number) => void;
 
 const TAB = '\t';
 const NEWLINE = '\n';
@@ -127,13 +130,14 @@ export class CopyTextParser {
         if (nl !== pos) this.fail('a row of no columns has text', text, pos);
         pos = nl + 1;
         this.rows++;
-        onRow(fields);
+        onRow(fields, 1);
       }
       return;
     }
     let tab = indexOr(text, TAB, 0, length);
     let backslash = indexOr(text, BACKSLASH, 0, length);
     while (pos < length) {
+      const rowStart = pos;
       const nl = text.indexOf(NEWLINE, pos);
       for (let f = 0; f < last; f++) {
         if (tab > nl) this.fail(`a row has ${f + 1} fields, expected ${this.fieldCount}`, text, pos);
@@ -157,7 +161,7 @@ export class CopyTextParser {
       }
       pos = nl + 1;
       this.rows++;
-      onRow(fields);
+      onRow(fields, pos - rowStart);
     }
   }
 

@@ -24,8 +24,19 @@ import {
 import type { PostgresqlCredentials, PostgresqlSourceParams } from './postgresql-credentials.js';
 import { PG_OID, readerFor } from './postgresql-types.js';
 
-/** Records per `RecordBatch`. */
-export const READ_BATCH_SIZE = 10_000;
+/**
+ * The most records in one `RecordBatch`. Small on purpose: the consumer still holds the last
+ * batch while the next is built, so a batch that fits twice in V8's young generation dies
+ * young, while one of 10,000 records (about 5 MB) was copied twice and promoted, record by
+ * record: a third of the read's CPU went to garbage collection (bench/RESULTS.md, decision 0009).
+ */
+export const READ_BATCH_SIZE = 1_000;
+
+/**
+ * A batch also ends once its rows' COPY text reaches this many characters (256 Ki), so wide
+ * rows come fewer to a batch and a batch stays about the same size in memory.
+ */
+export const READ_BATCH_CHARS = 256 * 1024;
 
 /**
  * Above this many rows sharing the last cursor value, the state stops listing their keys and
@@ -301,25 +312,23 @@ export function recordFactory(
 }
 
 /**
- * Builds a record from a row of decoded values (data columns first). Each record is a copy of
- * one template with every column already in place (made by `JSON.parse`, whose objects keep
- * their properties inside the object), so a record is one allocation of its final size rather
- * than an object that grows column by column. A column named `__proto__` is an own property.
+ * Builds a record from a row of decoded values (data columns first). The builder is an object
+ * literal compiled for the columns (each name a JSON string literal, never code), so a record
+ * is created with its final shape in one allocation, with no store per field by a name only
+ * known at run time: for a million rows that is several times cheaper. A column named
+ * `__proto__` is written as a computed key, which makes it an own property rather than the
+ * prototype.
  */
 export function recordBuilder(
   columns: readonly ColumnInfo[],
 ): (values: unknown[]) => Record<string, JsonValue> {
-  const names = columns.map((c) => c.name);
-  const blank: Record<string, null> = {};
-  for (const name of names) {
-    Object.defineProperty(blank, name, { value: null, enumerable: true, writable: true, configurable: true });
-  }
-  const template = JSON.parse(JSON.stringify(blank)) as Record<string, JsonValue>;
-  return (values) => {
-    const record = { ...template };
-    for (let j = 0; j < names.length; j++) record[names[j] as string] = values[j] as JsonValue;
-    return record;
-  };
+  const entries = columns.map((c, j) => {
+    const key = JSON.stringify(c.name);
+    return `${c.name === '__proto__' ? `[${key}]` : key}: v[${j}]`;
+  });
+  return new Function('v', `return { ${entries.join(', ')} };`) as (
+    values: unknown[],
+  ) => Record<string, JsonValue>;
 }
 
 /** Every value as PostgreSQL's text: the connector decodes it (see `postgresql-types.ts`). */
@@ -330,7 +339,7 @@ export const RAW_TEXT_TYPES = {
 /**
  * Bytes of COPY data the stream buffers before it stops reading the socket (the kernel's socket
  * buffers and PostgreSQL's own output buffer come on top). Enough for the server to keep
- * producing while a batch is landed; small beside a batch of records.
+ * producing while a batch is landed: a few batches' worth of rows.
  */
 const COPY_HIGH_WATER_MARK = 1024 * 1024;
 
@@ -338,7 +347,8 @@ const COPY_HIGH_WATER_MARK = 1024 * 1024;
  * The `read` verb: streams `COPY (SELECT … ORDER BY …) TO STDOUT` (text format) through
  * `pg-copy-streams` and parses the rows itself (`CopyTextParser`), in a REPEATABLE READ, READ
  * ONLY transaction (the catalog lookups and the data see one snapshot). Rows are delivered in
- * batches of `READ_BATCH_SIZE` records, each with the state to resume from after it (see
+ * batches of up to `READ_BATCH_SIZE` records or `READ_BATCH_CHARS` of text, each with the state
+ * to resume from after it (see
  * `PostgresqlReadState`: it names the last delivered row, so one COPY of the whole result is
  * still resumable after every batch). Values are decoded as `explore` describes them.
  *
@@ -410,11 +420,14 @@ export async function* readTable(
       rows: rowsSoFar,
     });
     let lastFields: unknown[] | undefined;
-    const onRow: RowHandler = (fields) => {
+    let chars = 0; // of the batch being built
+    const onRow: RowHandler = (fields, length) => {
       lastFields = fields;
       records.push(toRecord(fields));
       if (tracker) tracker.observe(fields[dataCount] as string, keyOf(fields));
-      if (records.length < READ_BATCH_SIZE) return;
+      chars += length;
+      if (records.length < READ_BATCH_SIZE && chars < READ_BATCH_CHARS) return;
+      chars = 0;
       // The batch is full: its state names this row, the last one it holds.
       let state: JsonValue;
       if (tracker) {

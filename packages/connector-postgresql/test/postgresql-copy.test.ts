@@ -66,6 +66,22 @@ describe('CopyTextParser', () => {
     expect(parseRows('\n\n\n', 0)).toEqual([[], [], []]);
   });
 
+  it("gives each row's length in characters, newline included, whatever the chunks", () => {
+    const data = `héllo\t😀\n\\N\t\n${'long '.repeat(5000)}\tend\n`;
+    const expected = data.split(/(?<=\n)/).map((row) => row.length);
+    expect(expected).toEqual([9, 4, 25005]);
+    for (const size of [1, 3, 64, data.length]) {
+      const bytes = Buffer.from(data, 'utf8');
+      const parser = new CopyTextParser([textReader, textReader]);
+      const lengths: number[] = [];
+      for (let at = 0; at < bytes.length; at += size) {
+        parser.write(bytes.subarray(at, at + size), (_, length) => lengths.push(length));
+      }
+      parser.end();
+      expect(lengths).toEqual(expected);
+    }
+  });
+
   it('counts the rows it parsed', () => {
     const parser = new CopyTextParser([textReader]);
     parser.write(Buffer.from('a\nb\nc'), () => {});

@@ -1,7 +1,7 @@
 // The read's COPY path against a real PostgreSQL: text that needs COPY's escapes, every type
 // decoded as `preview` decodes it, state values inlined as literals, and early stops.
 import type { PostgresqlReadState } from '@inflow/connector-postgresql';
-import { postgresqlConnector, READ_BATCH_SIZE } from '@inflow/connector-postgresql';
+import { postgresqlConnector, READ_BATCH_CHARS, READ_BATCH_SIZE } from '@inflow/connector-postgresql';
 import type { ExploreStructure, RecordBatch } from '@inflow/core';
 import { rejectionOf } from '@inflow/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,9 @@ beforeAll(async () => {
     CREATE TABLE it_copy.wide (id integer PRIMARY KEY, body text);
     INSERT INTO it_copy.wide SELECT g, repeat(E'ab\\tc', 30000) FROM generate_series(1, 3) g;
 
+    CREATE TABLE it_copy.wider (id integer PRIMARY KEY, body text);
+    INSERT INTO it_copy.wider SELECT g, repeat('x', ${READ_BATCH_CHARS / 4}) FROM generate_series(1, 10) g;
+
     CREATE TABLE it_copy.many (id integer PRIMARY KEY, v text);
     INSERT INTO it_copy.many SELECT g, 'v' || g FROM generate_series(1, ${3 * READ_BATCH_SIZE}) g;
   `);
@@ -106,6 +109,20 @@ describe('read through COPY', () => {
     const records = recordsOf(await readAll({ tableName: 'it_copy.wide' }));
     expect(records.map((r) => r.id)).toEqual([1, 2, 3]);
     for (const record of records) expect(record.body).toBe('ab\tc'.repeat(30000));
+  });
+
+  it(`ends a batch at ${READ_BATCH_CHARS} characters of rows, and resumes after it`, async () => {
+    // Each row's text is a little over a quarter of the bound: four rows reach it.
+    const batches = await readAll({ tableName: 'it_copy.wider' });
+    expect(batches.map((b) => b.records.length)).toEqual([4, 4, 2]);
+    expect(batches.map((b) => stateOf(b))).toEqual([
+      { v: 1, mode: 'full', keyColumns: ['id'], after: ['4'], done: false, rows: 4 },
+      { v: 1, mode: 'full', keyColumns: ['id'], after: ['8'], done: false, rows: 8 },
+      { v: 1, mode: 'full', keyColumns: ['id'], done: true, rows: 10 },
+    ]);
+    const rest = await readAll({ tableName: 'it_copy.wider' }, batches[0]?.state);
+    expect(recordsOf(rest).map((r) => r.id)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(recordsOf(rest).every((r) => r.body === 'x'.repeat(READ_BATCH_CHARS / 4))).toBe(true);
   });
 
   it('resumes an incremental read whose cursor texts hold quotes and backslashes, mid-tie', async () => {

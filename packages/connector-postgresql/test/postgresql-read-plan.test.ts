@@ -8,6 +8,7 @@ import {
   type PostgresqlReadState,
   parseReadState,
   planRead,
+  recordBuilder,
 } from '../src/postgresql-read.js';
 import { converterFor, PG_OID } from '../src/postgresql-types.js';
 
@@ -246,5 +247,30 @@ describe('pickColumns', () => {
     expect(e.message).toContain('column "nope", column "x"y" not in table sales.Orders');
     expect(e.message).toContain('its columns: id, amount, updated_at');
     expect(e.issues.map((i) => i.path)).toEqual(['params.columns.1.name', 'params.columns.2.name']);
+  });
+});
+
+describe('recordBuilder', () => {
+  it('builds plain records with every column in order, whatever the names', () => {
+    const names = ['id', 'say "hi"', 'back\\slash', 'line\nbreak', '\u2028', '1', 'constructor', ''];
+    const build = recordBuilder(names.map((name) => column(name)));
+    const record = build(names.map((_, j) => j * 10));
+    expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
+    expect(Object.entries(record)).toEqual([
+      ['1', 50],
+      ...names.filter((n) => n !== '1').map((name) => [name, names.indexOf(name) * 10]),
+    ]);
+    // Each call makes a new record.
+    expect(build(names.map(() => null))).not.toBe(build(names.map(() => null)));
+  });
+
+  it('makes a column named __proto__ an own property, never the prototype', () => {
+    const build = recordBuilder([column('id'), column('__proto__')]);
+    const record = build([1, { polluted: true }]);
+    expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
+    expect(Object.keys(record)).toEqual(['id', '__proto__']);
+    expect(Object.getOwnPropertyDescriptor(record, '__proto__')?.value).toEqual({ polluted: true });
+    expect(JSON.parse(JSON.stringify(record))).toEqual(JSON.parse('{"id":1,"__proto__":{"polluted":true}}'));
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
   });
 });

@@ -9,6 +9,8 @@ import { credentials, readAll, recordsOf, sql } from './pg-fixture.js';
 const ids = (batches: RecordBatch[]) => recordsOf(batches).map((r) => r.id);
 const stateOf = (batch: RecordBatch | undefined) => batch?.state as PostgresqlReadState;
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+/** Rows in it_read.customers: two and a half batches. */
+const CUSTOMERS = 2.5 * READ_BATCH_SIZE;
 
 beforeAll(async () => {
   await sql(`
@@ -22,19 +24,20 @@ beforeAll(async () => {
       SELECT g, 'customer ' || g, g * 1.25, 9007199254740990 + g,
              ARRAY['t' || (g % 3), NULL], jsonb_build_object('g', g, 'even', g % 2 = 0),
              '2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1 second', DATE '2000-01-01' + (g % 365)
-        FROM generate_series(1, 25000) g;
+        FROM generate_series(1, ${CUSTOMERS}) g;
   `);
 });
 
 describe('full read', () => {
-  it('streams the whole table in batches of 10,000, in key order, each with its state', async () => {
+  it(`streams the whole table in batches of ${READ_BATCH_SIZE}, in key order, each with its state`, async () => {
     const batches = await readAll({ tableName: 'it_read.customers' });
-    expect(batches.map((b) => b.records.length)).toEqual([READ_BATCH_SIZE, READ_BATCH_SIZE, 5000]);
-    expect(ids(batches)).toEqual(range(1, 25000));
+    const B = READ_BATCH_SIZE;
+    expect(batches.map((b) => b.records.length)).toEqual([B, B, B / 2]);
+    expect(ids(batches)).toEqual(range(1, CUSTOMERS));
     expect(batches.map((b) => b.state)).toEqual([
-      { v: 1, mode: 'full', keyColumns: ['id'], after: ['10000'], done: false, rows: 10000 },
-      { v: 1, mode: 'full', keyColumns: ['id'], after: ['20000'], done: false, rows: 20000 },
-      { v: 1, mode: 'full', keyColumns: ['id'], done: true, rows: 25000 },
+      { v: 1, mode: 'full', keyColumns: ['id'], after: [String(B)], done: false, rows: B },
+      { v: 1, mode: 'full', keyColumns: ['id'], after: [String(2 * B)], done: false, rows: 2 * B },
+      { v: 1, mode: 'full', keyColumns: ['id'], done: true, rows: CUSTOMERS },
     ]);
     expect(recordsOf(batches)[1]).toEqual({
       id: 2,
@@ -51,11 +54,17 @@ describe('full read', () => {
   });
 
   it('resumes after the last batch that landed, and starts over after a finished copy', async () => {
-    const first = await readAll({ tableName: 'it_read.customers' }, undefined, { limit: 10_000 });
-    expect(stateOf(first.at(-1))).toMatchObject({ after: ['10000'], done: false });
+    const first = await readAll({ tableName: 'it_read.customers' }, undefined, { limit: READ_BATCH_SIZE });
+    expect(stateOf(first.at(-1))).toMatchObject({ after: [String(READ_BATCH_SIZE)], done: false });
     const rest = await readAll({ tableName: 'it_read.customers' }, first.at(-1)?.state);
-    expect(ids(rest)).toEqual(range(10001, 25000));
-    expect(stateOf(rest.at(-1))).toEqual({ v: 1, mode: 'full', keyColumns: ['id'], done: true, rows: 25000 });
+    expect(ids(rest)).toEqual(range(READ_BATCH_SIZE + 1, CUSTOMERS));
+    expect(stateOf(rest.at(-1))).toEqual({
+      v: 1,
+      mode: 'full',
+      keyColumns: ['id'],
+      done: true,
+      rows: CUSTOMERS,
+    });
 
     const again = await readAll({ tableName: 'it_read.customers' }, rest.at(-1)?.state, { limit: 3 });
     expect(ids(again)).toEqual([1, 2, 3]);
@@ -108,7 +117,7 @@ describe('full read', () => {
     );
     expect(InflowValidationError.isInstance(column)).toBe(true);
     const left = await sql('SELECT count(*)::int AS n FROM it_read.customers');
-    expect(left.rows[0]).toEqual({ n: 25000 });
+    expect(left.rows[0]).toEqual({ n: CUSTOMERS });
   });
 
   it('refuses a state it did not write', async () => {
@@ -155,11 +164,13 @@ describe('incremental read with ties at the cursor', () => {
   const params = { tableName: 'it_read.changes', deltaColumn: { name: 'updated_at' } };
 
   beforeAll(async () => {
-    // 9,990 distinct cursor values below T, then 30 rows at T straddling the 10,000-row batch boundary.
+    // READ_BATCH_SIZE − 10 distinct cursor values below T, then 30 rows at T straddling the
+    // first batch boundary.
     await sql(`
       CREATE TABLE it_read.changes (id integer PRIMARY KEY, updated_at timestamptz, note text);
       INSERT INTO it_read.changes
-        SELECT g, TIMESTAMPTZ '${T}' - (11000 - g) * interval '1 second', 'old ' || g FROM generate_series(1001, 10990) g;
+        SELECT g, TIMESTAMPTZ '${T}' - (11000 - g) * interval '1 second', 'old ' || g
+          FROM generate_series(1001, ${1000 + READ_BATCH_SIZE - 10}) g;
       INSERT INTO it_read.changes SELECT g, TIMESTAMPTZ '${T}', 'tie ' || g FROM generate_series(11001, 11030) g;
       INSERT INTO it_read.changes VALUES (99999, NULL, 'no cursor: not read incrementally');
     `);
@@ -168,7 +179,7 @@ describe('incremental read with ties at the cursor', () => {
   it('delivers every row once, reads exactly the new rows next time (even with smaller keys at the boundary), and resumes mid-tie', async () => {
     const first = await readAll(params);
     expect(first.map((b) => b.records.length)).toEqual([READ_BATCH_SIZE, 20]);
-    expect(ids(first)).toEqual([...range(1001, 10990), ...range(11001, 11030)]);
+    expect(ids(first)).toEqual([...range(1001, 1000 + READ_BATCH_SIZE - 10), ...range(11001, 11030)]);
     const mid = stateOf(first[0]);
     expect(mid).toEqual({
       v: 1,
