@@ -9,7 +9,10 @@
 // RSS it reports (sampled every 10 ms) is that case's alone. Cases alternate,
 // round after round, and each keeps its best of --repeat runs (default 2). The markdown section is
 // printed and appended to bench/RESULTS.md (--no-append only prints it). --mb N (default 1024)
-// and --objects N (default 8) size the data for a quick try.
+// and --objects N (default 8) size the data for a quick try. --node-flags "…" runs both cases'
+// processes with those V8 flags (a diagnostic, e.g. "--max-semi-space-size=64": the default run is
+// the one that counts). Node CPU s is user + system time of the case's process, GC threads
+// included; it is steadier than wall time on a loaded machine, so both are reported.
 import { execFile } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -34,6 +37,7 @@ const { values: options } = parseArgs({
     repeat: { type: 'string', default: '2' },
     'no-append': { type: 'boolean', default: false },
     worker: { type: 'string' },
+    'node-flags': { type: 'string', default: '' },
     env: { type: 'string' },
   },
 });
@@ -125,7 +129,8 @@ function run(file, args, opts = {}) {
 }
 
 async function measure(kind, envFile) {
-  const stdout = await run(process.execPath, [self, '--worker', kind, '--env', envFile]);
+  const flags = options['node-flags'].split(' ').filter(Boolean);
+  const stdout = await run(process.execPath, [...flags, self, '--worker', kind, '--env', envFile]);
   return JSON.parse(stdout.trim().split('\n').at(-1));
 }
 
@@ -232,20 +237,23 @@ async function main() {
     const peak = Math.max(...runs.read.map((m) => m.peakRssMb));
     const met = ratio >= GOAL && peak < RSS_GOAL_MB;
     const row = (name, m, list) =>
-      `| ${name} | ${(m.ms / 1000).toFixed(2)} | ${mbps(m).toFixed(1)} | ${(mbps(m) / mbps(raw)).toFixed(2)}× | ${m.rows ? Math.round(m.rows / (m.ms / 1000)).toLocaleString('en') : '–'} | ${m.cpuS.toFixed(1)} | ${Math.max(...list.map((x) => x.peakRssMb)).toFixed(0)} | ${list.map((x) => (x.ms / 1000).toFixed(2)).join(', ')} |`;
+      `| ${name} | ${(m.ms / 1000).toFixed(2)} | ${mbps(m).toFixed(1)} | ${(mbps(m) / mbps(raw)).toFixed(2)}× | ${m.rows ? Math.round(m.rows / (m.ms / 1000)).toLocaleString('en') : '–'} | ${m.cpuS.toFixed(1)} | ${(m.cpuS / (totalBytes / 2 ** 30)).toFixed(1)} | ${Math.max(...list.map((x) => x.peakRssMb)).toFixed(0)} | ${list.map((x) => `${(x.ms / 1000).toFixed(2)} (${x.cpuS.toFixed(1)} CPU s)`).join(', ')} |`;
     const section = [
       '',
       `## S3 read: 1 GB of CSV, connector read vs raw GetObject (${new Date().toISOString().slice(0, 10)})`,
       '',
-      'Command: `npx turbo run build --filter=@inflow/connector-s3 && node bench/s3-read.bench.mjs`',
+      `Command: \`npx turbo run build --filter=@inflow/connector-s3 && node bench/s3-read.bench.mjs${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\``,
       '',
       `${OBJECTS} objects, ${(totalBytes / MB).toFixed(0)} MB, ${totalRows.toLocaleString('en')} rows × 10 columns, in a throwaway radosgw (memstore) on this machine`,
       `(${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, load average ${loadavg()[0].toFixed(1)} at the end). Each case runs in a fresh Node ${process.version}`,
       `process; best of ${REPEAT}, cases alternating. "raw" is GetObject of each object in turn with the body drained into nothing;`,
       '"read" is `s3Connector.read` of the folder (every record built, batches of 10,000). Peak RSS is sampled every 10 ms.',
+      ...(options['node-flags']
+        ? [`Both cases ran with \`node ${options['node-flags']}\` (a diagnostic run).`]
+        : []),
       '',
-      '| case | best s | MB/s | vs raw | records/s | Node CPU s | peak RSS MB | all runs s |',
-      '|---|---|---|---|---|---|---|---|',
+      '| case | best s | MB/s | vs raw | records/s | Node CPU s | CPU s per GB | peak RSS MB | all runs s (CPU) |',
+      '|---|---|---|---|---|---|---|---|---|',
       row('raw GetObject', raw, runs.raw),
       row('connector read', read, runs.read),
       '',
