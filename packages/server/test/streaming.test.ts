@@ -111,6 +111,47 @@ describe('POST /collection/{inletId}', () => {
     });
   });
 
+  it('answers the same through Fastify (inject) as over HTTP, where node:http answers directly', async () => {
+    const message = envelope(schemaId, datasetId, { _extconndev: { seq: 3 } });
+    const overHttp = await stream(`/collection/${open.inletId}?syncValidation=true`, message);
+    const injected = await t.server.app.inject({
+      method: 'POST',
+      url: `/collection/${open.inletId}?syncValidation=true`,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(message),
+    });
+    for (const [status, headers, body] of [
+      [overHttp.status, overHttp.headers, overHttp.body],
+      [injected.statusCode, injected.headers, injected.json()],
+    ] as const) {
+      expect(status).toBe(200);
+      expect(String(headers['content-type'])).toMatch(/^application\/json/);
+      expect(headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(Object.keys(body as object).sort()).toEqual(['inletId', 'receivedTimeMs', 'xactionId']);
+    }
+    const bad = { header: { schemaRef: { id: schemaId } }, body: {} };
+    const badHttp = await stream(`/collection/batch/${open.inletId}`, { messages: [bad, message] });
+    const badInjected = await t.server.app.inject({
+      method: 'POST',
+      url: `/collection/batch/${open.inletId}`,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      payload: JSON.stringify({ messages: [bad, message] }),
+    });
+    expect(badHttp.status).toBe(207);
+    expect(badInjected.statusCode).toBe(207);
+    const shape = (b: unknown) =>
+      (b as { responses: Record<string, unknown>[] }).responses.map((r) => Object.keys(r).sort());
+    expect(shape(badHttp.body)).toEqual([['message', 'statusCode'], ['xactionId']]);
+    expect(shape(badInjected.json())).toEqual(shape(badHttp.body));
+    // No body at all is a 400 (the 413 test above goes through node:http too).
+    const empty = await call(t.url, 'POST', `/collection/${open.inletId}`, {
+      raw: '',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(empty.status).toBe(400);
+    expect(empty.body).toMatchObject({ report: { message: expect.stringMatching(/empty/) } });
+  });
+
   it('answers 404 for an unknown inlet id', async () => {
     for (const id of ['0'.repeat(64), 'not-an-inlet']) {
       const res = await stream(`/collection/${id}`, envelope(schemaId, datasetId, {}));
