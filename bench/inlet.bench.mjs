@@ -321,7 +321,8 @@ async function ackToQueryable(rate) {
         s.url,
         s.headers,
         'GET',
-        `/data/foundation/catalog/batches?dataSet=${s.datasetId}`,
+        // Newest first: the Catalog pages (default 20), and only new batches matter here.
+        `/data/foundation/catalog/batches?dataSet=${s.datasetId}&orderBy=desc:created&limit=100`,
       );
       const now = Date.now();
       for (const batchId of Object.keys(batches)) {

@@ -228,10 +228,15 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
 
 /** Asserts the Catalog's batch records for a dataset add up to `records` rows and `failed` failures. */
 export async function expectCatalogCounts(api: Api, datasetId: string, records: number, failed: number) {
-  const batches = Object.values(await get(api, `/data/foundation/catalog/batches?dataSet=${datasetId}`)) as {
-    recordCount: number;
-    failedRecordCount: number;
-  }[];
+  // Every page: the Catalog answers at most 100 batches a request.
+  const batches: { recordCount: number; failedRecordCount: number }[] = [];
+  for (let start = 0; ; start += 100) {
+    const page = Object.values(
+      await get(api, `/data/foundation/catalog/batches?dataSet=${datasetId}&limit=100&start=${start}`),
+    ) as { recordCount: number; failedRecordCount: number }[];
+    batches.push(...page);
+    if (page.length < 100) break;
+  }
   expect(batches.reduce((n, b) => n + b.recordCount, 0)).toBe(records);
   expect(batches.reduce((n, b) => n + b.failedRecordCount, 0)).toBe(failed);
 }
