@@ -16,13 +16,17 @@
 // prints it). --rows N (default 1,000,000) sizes the table for a quick try.
 import { execFile } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { postgresqlConnector } from '../packages/connector-postgresql/dist/index.js';
+import {
+  postgresqlConnector,
+  READ_BATCH_CHARS,
+  READ_BATCH_SIZE,
+} from '../packages/connector-postgresql/dist/index.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -239,8 +243,15 @@ function topFunctions(file, count = 8) {
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const best = (list) => list.reduce((a, b) => (b.ms < a.ms ? b : a));
 
+/** The 1, 5 and 15 minute load averages, as `a / b / c`. */
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' / ');
+
 async function main() {
   const runStarted = performance.now();
+  const loadAtStart = load();
   const dir = mkdtempSync(join(tmpdir(), 'inflow-bench-pg-'));
   let started = false;
   const cleanup = async () => {
@@ -321,10 +332,14 @@ async function main() {
       console.error(`profiled read: ${(p.ms / 1000).toFixed(2)} s`);
     }
 
+    const loadAtEnd = load();
     const rps = (x) => (ROWS * 1000) / x.ms;
     const bestOf = Object.fromEntries(cases.map((c) => [c.key, best(runs[c.key])]));
     const baseline = rps(bestOf.copy);
     const ratio = rps(bestOf.read) / baseline;
+    // CPU time says what the read costs whatever the machine's load does to its wall time.
+    const minCpu = (key) => Math.min(...runs[key].map((x) => x.cpuS));
+    const cpuRatio = minCpu('copy') / minCpu('read');
     const date = new Date().toISOString().slice(0, 10);
     const cpu = cpus();
     const cell = (value, digits = 0) => (value === undefined ? '–' : value.toFixed(digits));
@@ -339,23 +354,26 @@ async function main() {
       `${facts.version}, fsync off) on the same machine: ${cpu.length} cores (${cpu[0]?.model.trim()}),`,
       `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}. Each Node case runs in a fresh process; cases alternate,`,
       `best of ${REPEAT}; times include connecting. The read consumes every batch and counts records`,
-      `(${lastRead.batches} batches of ≤ 10,000; final state \`done: true, rows: ${fmt(lastRead.state.rows)}\`). The baseline COPY runs on`,
+      `(${fmt(lastRead.batches)} batches of ≤ ${fmt(READ_BATCH_SIZE)} rows or ${fmt(READ_BATCH_CHARS)} characters of COPY text; final state`,
+      `\`done: true, rows: ${fmt(lastRead.state.rows)}\`). The baseline COPY runs on`,
       'the same pg driver in Node (pg drops CopyData messages; the bench only counts their bytes:',
       `${fmt(bestOf.copy.bytes)}). psql cases are libpq in C, timed from spawn to exit. "Node CPU s" is`,
       "user + system time of the case's Node process (GC helper threads included).",
+      `Load average (1 / 5 / 15 min) at the start: ${loadAtStart}; at the end: ${loadAtEnd}.`,
       '',
       'Command: `npx turbo run build --filter=@inflow/connector-postgresql && node bench/postgresql-read.bench.mjs`',
       '',
-      '| case | best s | rows/s | vs COPY | Node CPU s | peak RSS MB | all runs s |',
-      '|---|---|---|---|---|---|---|',
+      '| case | best s | rows/s | vs COPY | Node CPU s | peak RSS MB | all runs s | all runs CPU s |',
+      '|---|---|---|---|---|---|---|---|',
       ...cases.map((c) => {
         const b = bestOf[c.key];
         const r = rps(b) / baseline;
         const shown = c.key === 'read' ? `**${r.toFixed(2)}**` : r.toFixed(2);
-        return `| ${c.label} | ${(b.ms / 1000).toFixed(2)} | ${fmt(rps(b))} | ${shown} | ${cell(b.cpuS, 1)} | ${cell(b.maxRssMB)} | ${runs[c.key].map((x) => (x.ms / 1000).toFixed(2)).join(', ')} |`;
+        return `| ${c.label} | ${(b.ms / 1000).toFixed(2)} | ${fmt(rps(b))} | ${shown} | ${cell(b.cpuS, 1)} | ${cell(b.maxRssMB)} | ${runs[c.key].map((x) => (x.ms / 1000).toFixed(2)).join(', ')} | ${runs[c.key].map((x) => cell(x.cpuS, 2)).join(', ')} |`;
       }),
       '',
       `Goal ≥ ${GOAL}×: **${ratio >= GOAL ? 'met' : 'not met'}** (read ${ratio.toFixed(2)}× the COPY baseline).`,
+      `By CPU time (the least of each case's runs): the read used ${minCpu('read').toFixed(2)} CPU-s, the baseline ${minCpu('copy').toFixed(2)} CPU-s (${cpuRatio.toFixed(2)}×).`,
     ];
     if (top) {
       lines.push(
