@@ -16,7 +16,13 @@ import {
 import { S3Error } from './s3-client.js';
 import { S3_FILE_TYPES, type S3FileType } from './s3-credentials.js';
 import { displayPath } from './s3-path.js';
-import { DelimitedParser, type DelimitedRow, JsonRecordScanner, TextFormatError } from './s3-text.js';
+import {
+  DelimitedParser,
+  type DelimitedRow,
+  JsonRecordScanner,
+  rowReader,
+  TextFormatError,
+} from './s3-text.js';
 
 /** How a file is parsed: its type and, for text, delimiter, compression and encoding. */
 export interface FileFormat {
@@ -311,14 +317,25 @@ async function* delimitedRecords(
   let skip = options.skip ?? 0;
   let produced = 0;
   const out: Record<string, unknown>[] = [];
+  let read: ReturnType<typeof rowReader>;
+  const fast = (buf: string, start: number, lineEnd: number): boolean => {
+    const record = (read as NonNullable<typeof read>)(buf, start, lineEnd);
+    if (record === undefined) return false;
+    out.push(record);
+    return true;
+  };
   const parser = new DelimitedParser(delimiter, (fields, count) => {
     if (make === undefined) {
-      make = recordMaker(columnNames(fields.slice(0, count)));
+      const names = columnNames(fields.slice(0, count));
+      make = recordMaker(names);
+      read = rowReader(names, delimiter);
     } else if (skip > 0) {
       skip--;
     } else {
       out.push(make(fields, count));
     }
+    // Rows skipped on a resume are counted by the general parser; the rest take the fast one.
+    if (skip === 0 && read !== undefined) parser.fastRow = fast;
   });
   for await (const text of texts) {
     parser.push(text);

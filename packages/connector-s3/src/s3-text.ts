@@ -33,6 +33,12 @@ export class DelimitedParser {
   private retryAt = 0;
   private readonly fields: DelimitedRow = [];
   private readonly delimiterCode: number;
+  /**
+   * Tried first on each row that ends with a line feed in the text at hand: consumes the row
+   * (`start` to the line feed at `lineEnd`) and returns true, or returns false to leave it to the
+   * general parser. See `rowReader`.
+   */
+  fastRow: ((buf: string, start: number, lineEnd: number) => boolean) | undefined;
 
   constructor(
     private readonly delimiter: string,
@@ -112,6 +118,10 @@ export class DelimitedParser {
         nextNl = buf.indexOf('\n', pos);
         if (nextNl === -1) nextNl = n;
       }
+      if (nextNl < n && this.fastRow?.(buf, pos, nextNl)) {
+        pos = nextNl + 1;
+        continue;
+      }
       for (;;) {
         // `i` is where a field starts. A quoted one is read to its closing quote; what follows
         // that quote, if not a delimiter or line feed, is kept as unquoted text.
@@ -187,6 +197,58 @@ export class DelimitedParser {
     }
     return pos;
   }
+}
+
+/** Headers wider than this are read by the general parser only (the reader is one function). */
+const ROW_READER_MAX_COLUMNS = 64;
+
+/**
+ * A reader compiled for one header: reads a row of exactly `names.length` fields, each unquoted
+ * or quoted without doubled quotes or line breaks, straight into a record literal (no field array,
+ * no call per field). Any other row (missing or extra fields, `""` inside quotes, text after a
+ * closing quote, a blank line) returns `undefined` and goes to the general parser, which reads
+ * it the same way it reads every row. `undefined` for headers it does not handle.
+ */
+export function rowReader(
+  names: readonly string[],
+  delimiter: string,
+): ((buf: string, start: number, lineEnd: number) => Record<string, unknown> | undefined) | undefined {
+  const width = names.length;
+  if (width === 0 || width > ROW_READER_MAX_COLUMNS || names.includes('__proto__')) return undefined;
+  const d = JSON.stringify(delimiter);
+  const dc = delimiter.charCodeAt(0);
+  const lines = ['if (nl - i <= 1) return undefined;', 'let e, q;'];
+  for (let j = 0; j < width - 1; j++) {
+    lines.push(
+      `let v${j};`,
+      'if (s.charCodeAt(i) === 34) {',
+      `  q = s.indexOf('"', i + 1);`,
+      `  if (q === -1 || q > nl || s.charCodeAt(q + 1) !== ${dc}) return undefined;`,
+      `  v${j} = s.slice(i + 1, q);`,
+      '  i = q + 2;',
+      '} else {',
+      `  e = s.indexOf(${d}, i);`,
+      '  if (e === -1 || e > nl) return undefined;',
+      `  v${j} = e === i ? null : s.slice(i, e);`,
+      '  i = e + 1;',
+      '}',
+    );
+  }
+  const last = width - 1;
+  lines.push(
+    `let v${last};`,
+    'e = nl > i && s.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;',
+    'if (s.charCodeAt(i) === 34) {',
+    `  if (e - i < 2 || s.indexOf('"', i + 1) !== e - 1) return undefined;`,
+    `  v${last} = s.slice(i + 1, e - 1);`,
+    '} else {',
+    `  q = s.indexOf(${d}, i);`,
+    '  if (q !== -1 && q < nl) return undefined;',
+    `  v${last} = e === i ? null : s.slice(i, e);`,
+    '}',
+    `return { ${names.map((name, j) => `${JSON.stringify(name)}: v${j}`).join(', ')} };`,
+  );
+  return new Function('s', 'i', 'nl', lines.join('\n')) as ReturnType<typeof rowReader>;
 }
 
 /**

@@ -266,3 +266,53 @@ describe('DelimitedParser against what wrote the file', () => {
     expect(rows(text, [text.length], delimiter)).toEqual(expected);
   });
 });
+
+describe('records from rows, the compiled row reader and the general parser together', () => {
+  const ALPHABET = ['a', 'Z', '1', ' ', ',', '"', '\n', '\r', 'é', '😀'];
+
+  it.each([11, 12, 13])('reads back random rows of the header width or not (seed %i)', async (seed) => {
+    const next = random(seed);
+    const names = ['id', 'name', 'note', 'x'];
+    const expected: Record<string, unknown>[] = [];
+    let text = `${names.join(',')}\n`;
+    for (let r = 0; r < 400; r++) {
+      // Mostly the header's width (the compiled reader), sometimes fewer or more fields.
+      const kind = next();
+      const width = kind < 0.8 ? names.length : kind < 0.9 ? 2 : 6;
+      const row: (string | null)[] = [String(r)];
+      for (let f = 1; f < width; f++) {
+        const pick = next();
+        if (pick < 0.15) row.push(null);
+        else if (pick < 0.2) row.push('');
+        else {
+          let value = '';
+          const length = 1 + Math.floor(next() * 8);
+          // Plain text most of the time, so that many rows take the compiled reader.
+          const plain = next() < 0.6;
+          for (let c = 0; c < length; c++) {
+            value += plain
+              ? 'abcxyz'[Math.floor(next() * 6)]
+              : ALPHABET[Math.floor(next() * ALPHABET.length)];
+          }
+          row.push(value);
+        }
+      }
+      const record: Record<string, unknown> = {};
+      names.forEach((name, j) => {
+        record[name] = j < row.length ? row[j] : null;
+      });
+      for (let j = names.length; j < row.length; j++) record[`_c${j + 1}`] = row[j];
+      expected.push(record);
+      // Quoted now and then even when it needs no quotes.
+      text += row
+        .map((f) => (f !== null && f !== '' && next() < 0.2 ? `"${f.replace(/"/g, '""')}"` : write(f, ',')))
+        .join(',');
+      text += next() < 0.3 ? '\r\n' : '\n';
+    }
+    for (const size of [1, 3, 7, 100, 1 << 20]) {
+      expect(await records(text, size)).toEqual(expected);
+    }
+    // A resumed read skips rows with the general parser, then goes on as before.
+    expect(await records(text, 64, {}, { skip: 150 })).toEqual(expected.slice(150));
+  });
+});
