@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // Checks that every public workspace package ships only dist/, README.md, CHANGELOG.md and
-// package.json (`npm pack --dry-run --json`), and that dist/ holds the entry points its exports name.
+// package.json (`npm pack --dry-run --json`), plus templates/ for a package whose `files` names it
+// (the CLI's connector template), and that dist/ holds the entry points its exports name.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const allowed = (file) =>
-  file === 'package.json' || file === 'README.md' || file === 'CHANGELOG.md' || file.startsWith('dist/');
+const allowed = (file, pkg) =>
+  file === 'package.json' ||
+  file === 'README.md' ||
+  file === 'CHANGELOG.md' ||
+  file.startsWith('dist/') ||
+  (file.startsWith('templates/') && pkg.files?.includes('templates'));
 let failed = false;
 let checked = 0;
 for (const dir of readdirSync('packages')) {
@@ -17,7 +22,7 @@ for (const dir of readdirSync('packages')) {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   const files = JSON.parse(out)[0].files.map((f) => f.path);
-  const extra = files.filter((f) => !allowed(f));
+  const extra = files.filter((f) => !allowed(f, pkg));
   const entry = pkg.exports?.['.']?.import?.replace(/^\.\//, '');
   const types = pkg.exports?.['.']?.types?.replace(/^\.\//, '');
   const missing = [entry, types, 'README.md'].filter((f) => f && !files.includes(f));
@@ -27,7 +32,9 @@ for (const dir of readdirSync('packages')) {
       `${pkg.name}: ships ${extra.length ? `unexpected ${extra.join(', ')}` : ''}${missing.length ? ` and lacks ${missing.join(', ')}` : ''}`,
     );
   } else {
-    console.log(`${pkg.name}: ${files.length} files, only dist/README/CHANGELOG/package.json`);
+    console.log(
+      `${pkg.name}: ${files.length} files, only dist/README/CHANGELOG/package.json (and templates/ where declared)`,
+    );
   }
   checked++;
 }

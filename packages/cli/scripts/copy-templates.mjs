@@ -18,4 +18,4 @@ cpSync(from, to, {
   recursive: true,
   filter: (src) => !/[\\/](node_modules|dist)([\\/]|$)/.test(src),
 });
-console.log(`copy-templates: ${from} -> ${to}`);
+console.error(`copy-templates: ${from} -> ${to}`);
