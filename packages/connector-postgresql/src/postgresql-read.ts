@@ -315,7 +315,7 @@ export function recordFactory(
  * Builds a record from a row of decoded values (data columns first). The builder is an object
  * literal compiled for the columns (each name a JSON string literal, never code), so a record
  * is created with its final shape in one allocation, with no store per field by a name only
- * known at run time: for a million rows that is several times cheaper. A column named
+ * known at run time (about 5% of a read's CPU). A column named
  * `__proto__` is written as a computed key, which makes it an own property rather than the
  * prototype.
  */
@@ -348,9 +348,8 @@ const COPY_HIGH_WATER_MARK = 1024 * 1024;
  * `pg-copy-streams` and parses the rows itself (`CopyTextParser`), in a REPEATABLE READ, READ
  * ONLY transaction (the catalog lookups and the data see one snapshot). Rows are delivered in
  * batches of up to `READ_BATCH_SIZE` records or `READ_BATCH_CHARS` of text, each with the state
- * to resume from after it (see
- * `PostgresqlReadState`: it names the last delivered row, so one COPY of the whole result is
- * still resumable after every batch). Values are decoded as `explore` describes them.
+ * to resume from after it (see `PostgresqlReadState`: it names the last delivered row, so one
+ * COPY of the whole result is still resumable after every batch). Values are decoded as `explore` describes them.
  *
  * Memory is bounded by back-pressure: while a batch is being landed the copy stream is not read,
  * it stops reading the socket once `COPY_HIGH_WATER_MARK` bytes wait, and the server blocks on
