@@ -9,10 +9,10 @@
 // RSS it reports (sampled every 10 ms) is that case's alone. Cases alternate,
 // round after round, and each keeps its best of --repeat runs (default 2). The markdown section is
 // printed and appended to bench/RESULTS.md (--no-append only prints it). --mb N (default 1024)
-// and --objects N (default 8) size the data for a quick try. --node-flags "…" runs both cases'
-// processes with those V8 flags (a diagnostic, e.g. "--max-semi-space-size=64": the default run is
-// the one that counts). Node CPU s is user + system time of the case's process, GC threads
-// included; it is steadier than wall time on a loaded machine, so both are reported.
+// and --objects N (default 8) size the data for a quick try. --node-flags="…" runs both cases'
+// processes with those V8 flags (a diagnostic, e.g. --node-flags=--max-semi-space-size=64; the
+// default run is the one that counts). Node CPU s is user + system time of the case's process,
+// GC threads included; it is steadier than wall time on a loaded machine, so both are reported.
 import { execFile } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -238,11 +238,13 @@ async function main() {
     const met = ratio >= GOAL && peak < RSS_GOAL_MB;
     const row = (name, m, list) =>
       `| ${name} | ${(m.ms / 1000).toFixed(2)} | ${mbps(m).toFixed(1)} | ${(mbps(m) / mbps(raw)).toFixed(2)}× | ${m.rows ? Math.round(m.rows / (m.ms / 1000)).toLocaleString('en') : '–'} | ${m.cpuS.toFixed(1)} | ${(m.cpuS / (totalBytes / 2 ** 30)).toFixed(1)} | ${Math.max(...list.map((x) => x.peakRssMb)).toFixed(0)} | ${list.map((x) => `${(x.ms / 1000).toFixed(2)} (${x.cpuS.toFixed(1)} CPU s)`).join(', ')} |`;
+    // The command as run, less --no-append (which only decides where the section goes).
+    const shownArgs = process.argv.slice(2).filter((a) => a !== '--no-append');
     const section = [
       '',
       `## S3 read: 1 GB of CSV, connector read vs raw GetObject (${new Date().toISOString().slice(0, 10)})`,
       '',
-      `Command: \`npx turbo run build --filter=@inflow/connector-s3 && node bench/s3-read.bench.mjs${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\``,
+      `Command: \`npx turbo run build --filter=@inflow/connector-s3 && node bench/s3-read.bench.mjs${shownArgs.length ? ` ${shownArgs.join(' ')}` : ''}\``,
       '',
       `${OBJECTS} objects, ${(totalBytes / MB).toFixed(0)} MB, ${totalRows.toLocaleString('en')} rows × 10 columns, in a throwaway radosgw (memstore) on this machine`,
       `(${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, load average ${loadavg()[0].toFixed(1)} at the end). Each case runs in a fresh Node ${process.version}`,
