@@ -25,7 +25,8 @@ for (const dir of readdirSync('packages')) {
   const extra = files.filter((f) => !allowed(f, pkg));
   const entry = pkg.exports?.['.']?.import?.replace(/^\.\//, '');
   const types = pkg.exports?.['.']?.types?.replace(/^\.\//, '');
-  const missing = [entry, types, 'README.md'].filter((f) => f && !files.includes(f));
+  const template = pkg.files?.includes('templates') ? 'templates/connector/package.json' : undefined;
+  const missing = [entry, types, 'README.md', template].filter((f) => f && !files.includes(f));
   if (extra.length || missing.length) {
     failed = true;
     console.error(
