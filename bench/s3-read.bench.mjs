@@ -28,7 +28,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { s3Connector } from '../packages/connector-s3/dist/index.js';
+import { READ_BATCH_SIZE, s3Connector } from '../packages/connector-s3/dist/index.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -82,7 +82,7 @@ async function rawWorker(server) {
   return { bytes, rows: 0, ms };
 }
 
-/** The connector's full read of the folder: every record built, batches of 10,000. */
+/** The connector's full read of the folder: every record built, batches of READ_BATCH_SIZE. */
 async function readWorker(server) {
   const started = performance.now();
   let rows = 0;
@@ -249,7 +249,7 @@ async function main() {
       `${OBJECTS} objects, ${(totalBytes / MB).toFixed(0)} MB, ${totalRows.toLocaleString('en')} rows × 10 columns, in a throwaway radosgw (memstore) on this machine`,
       `(${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, load average ${loadavg()[0].toFixed(1)} at the end). Each case runs in a fresh Node ${process.version}`,
       `process; best of ${REPEAT}, cases alternating. "raw" is GetObject of each object in turn with the body drained into nothing;`,
-      '"read" is `s3Connector.read` of the folder (every record built, batches of 10,000). Peak RSS is sampled every 10 ms.',
+      `"read" is \`s3Connector.read\` of the folder (every record built, batches of ${READ_BATCH_SIZE.toLocaleString('en')}). Peak RSS is sampled every 10 ms.`,
       ...(options['node-flags']
         ? [`Both cases ran with \`node ${options['node-flags']}\` (a diagnostic run).`]
         : []),

@@ -8,8 +8,14 @@ import { listPages } from './s3-explore.js';
 import { type FileFormat, fileRecords, formatOf, type S3Object } from './s3-format.js';
 import { checkScope, displayPath, globMatcher, hasGlob, parsePath } from './s3-path.js';
 
-/** Records per `RecordBatch`. */
-export const READ_BATCH_SIZE = 10_000;
+/**
+ * Records per `RecordBatch`. Small enough that two batches fit in V8's young generation with room
+ * to spare: a `for await` consumer still holds batch N while N+1 is built, and with 10,000
+ * records (about 4.5 MB of a CSV's records) nearly every record survived two scavenges and was
+ * promoted, which doubled the read's CPU. A batch costs one state object and one `yield`.
+ * Consumers must not assume a count; see decision 0008's addendum.
+ */
+export const READ_BATCH_SIZE = 1_000;
 
 /**
  * The state a read leaves after each batch; the engine saves it and passes it back to resume.

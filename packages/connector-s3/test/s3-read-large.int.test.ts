@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { READ_BATCH_SIZE } from '@inflow/connector-s3';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { adminClient, createBucket, dropBucket, put, s3 } from './s3-fixture.js';
@@ -116,7 +117,7 @@ it(`reads a ~150 MB CSV in a child whose heap is limited to ${HEAP_MB} MB`, asyn
   expect(result.rows).toBe(ROWS);
   expect(result.ordered).toBe(true);
   // Full batches, then an empty one whose state marks the file finished.
-  expect(result.batches).toBe(ROWS / 10_000 + 1);
+  expect(result.batches).toBe(ROWS / READ_BATCH_SIZE + 1);
   // The file is three times the heap limit; the heap never came near the file's size.
   expect(size).toBeGreaterThan(3 * result.heapLimit);
   expect(result.peakHeap).toBeLessThan(result.heapLimit);
