@@ -318,24 +318,18 @@ async function* delimitedRecords(
   let produced = 0;
   const out: Record<string, unknown>[] = [];
   let read: ReturnType<typeof rowReader>;
-  const fast = (buf: string, start: number, lineEnd: number): boolean => {
-    const record = (read as NonNullable<typeof read>)(buf, start, lineEnd);
-    if (record === undefined) return false;
-    out.push(record);
-    return true;
-  };
   const parser = new DelimitedParser(delimiter, (fields, count) => {
     if (make === undefined) {
       const names = columnNames(fields.slice(0, count));
       make = recordMaker(names);
-      read = rowReader(names, delimiter);
+      read = rowReader(names, delimiter, out);
     } else if (skip > 0) {
       skip--;
     } else {
       out.push(make(fields, count));
     }
     // Rows skipped on a resume are counted by the general parser; the rest take the fast one.
-    if (skip === 0 && read !== undefined) parser.fastRow = fast;
+    if (skip === 0 && read !== undefined) parser.fastRow = read;
   });
   for await (const text of texts) {
     parser.push(text);
