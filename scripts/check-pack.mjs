@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Checks that every public workspace package ships only dist/, README.md, CHANGELOG.md and
-// package.json (`npm pack --dry-run --json`), plus templates/ for a package whose `files` names it
-// (the CLI's connector template), and that dist/ holds the entry points its exports name.
+// package.json (`npm pack --dry-run --json`), plus templates/ and bin/ for a package whose `files` names them
+// (the CLI's connector template and its bin shim), and that dist/ holds the entry points its exports name.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,8 @@ const allowed = (file, pkg) =>
   file === 'README.md' ||
   file === 'CHANGELOG.md' ||
   file.startsWith('dist/') ||
-  (file.startsWith('templates/') && pkg.files?.includes('templates'));
+  (file.startsWith('templates/') && pkg.files?.includes('templates')) ||
+  (file.startsWith('bin/') && pkg.files?.includes('bin'));
 let failed = false;
 let checked = 0;
 for (const dir of readdirSync('packages')) {

@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * the server that `npm start` runs (spawned here on a free port with its own data dir).
  */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = join(ROOT, 'packages/cli/dist/bin.js');
+// The committed bin shim that npm links as `inflow` (it runs dist/bin.js).
+const BIN = join(ROOT, 'packages/cli/bin/inflow.js');
+const DIST_BIN = join(ROOT, 'packages/cli/dist/bin.js');
 
 function quickstartCommands(): string[] {
   const doc = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -32,7 +34,7 @@ function ensureBuilt(): void {
     }
     return t;
   };
-  if (existsSync(BIN) && statSync(BIN).mtimeMs >= newest(join(ROOT, 'packages/cli/src'))) return;
+  if (existsSync(DIST_BIN) && statSync(DIST_BIN).mtimeMs >= newest(join(ROOT, 'packages/cli/src'))) return;
   const r = spawnSync(
     'npx',
     ['turbo', 'run', 'build', '--filter=@inflow/cli...', '--output-logs=errors-only'],
