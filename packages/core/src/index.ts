@@ -145,6 +145,14 @@ export {
 } from './setup/setup-runner.js';
 export type { OutputSource, SetupContext, SetupStepV1 } from './setup/setup-step.js';
 export {
+  DATA_LAKE_CONNECTION_SPEC_ID,
+  GENERIC_STREAMING_FLOW_SPEC_ID,
+  STREAMING_PROVIDER_ID,
+  type WebhookSetupFields,
+  type WebhookSetupOptions,
+  webhookSetup,
+} from './setup/webhook-setup.js';
+export {
   defineSourceConnector,
   parseWithSchema,
   toJsonSchema,

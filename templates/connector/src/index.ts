@@ -1,12 +1,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { defineSourceConnector, type InletResult, secret } from '@inflow/core';
+import {
+  defineSourceConnector,
+  GENERIC_STREAMING_FLOW_SPEC_ID,
+  type InletResult,
+  STREAMING_PROVIDER_ID,
+  secret,
+  webhookSetup,
+} from '@inflow/core';
 import { z } from 'zod';
-
-/** Fixed by the Flow Service: the streaming provider, GenericStreamingAEP and the data lake. */
-const STREAMING_PROVIDER_ID = '521eee4d-8cbe-4906-bb48-fb6bd4450033';
-const GENERIC_STREAMING_FLOW_SPEC_ID = 'e77fde5a-22a8-11ed-861d-0242ac120002';
-const DATA_LAKE_SPEC_ID = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
-const XDM_FULL = 'application/vnd.adobe.xed-full+json;version=1';
 
 const signingSecret = secret('The secret {{displayName}} signs its webhooks with');
 const refuse = (status: 400 | 401, message: string): InletResult => ({ ok: false, status, message });
@@ -27,7 +28,8 @@ export const __camelId__Connector = defineSourceConnector({
   },
   auth: 'none',
   sourceParams: z.object({ signingSecret: signingSecret.optional() }),
-  setup: {
+  // The tutorial of every webhook source: source connection, target connection, flow, inlet URL.
+  setup: webhookSetup({
     input: z.object({
       dataSetId: z.string().min(1),
       schemaId: z.string().min(1),
@@ -36,55 +38,10 @@ export const __camelId__Connector = defineSourceConnector({
       signingSecret: signingSecret.optional(),
       name: z.string().min(1).default('{{displayName}} webhooks'),
     }),
-    // The tutorial of every webhook source: source connection, target connection, flow, inlet URL.
-    steps: [
-      {
-        id: 'createSourceConnection',
-        title: 'Create the {{displayName}} source connection',
-        request: ({ api, input: { name, signingSecret } }) =>
-          api.sourceConnections.create({
-            name,
-            connectionSpec: { id: '{{specId}}', version: '1.0' },
-            data: { format: 'json' },
-            ...(signingSecret ? { params: { signingSecret } } : {}),
-          }),
-        produces: { sourceConnectionId: 'id' },
-      },
-      {
-        id: 'createTargetConnection',
-        title: 'Create the data lake target connection',
-        request: ({ api, input: { name, schemaId, dataSetId } }) =>
-          api.targetConnections.create({
-            name,
-            connectionSpec: { id: DATA_LAKE_SPEC_ID, version: '1.0' },
-            data: { format: 'json', schema: { id: schemaId, version: XDM_FULL } },
-            params: { dataSetId },
-          }),
-        produces: { targetConnectionId: 'id' },
-      },
-      {
-        id: 'createFlow',
-        title: 'Create the dataflow',
-        request: ({ api, input: { name, mappingId }, outputs }) =>
-          api.flows.create({
-            name,
-            flowSpec: { id: GENERIC_STREAMING_FLOW_SPEC_ID, version: '1.0' },
-            sourceConnectionIds: [`${outputs.sourceConnectionId}`],
-            targetConnectionIds: [`${outputs.targetConnectionId}`],
-            transformations: [{ name: 'Mapping', params: { mappingId, mappingVersion: 0 } }],
-          }),
-        produces: { flowId: 'id' },
-      },
-      {
-        id: 'getInletUrl',
-        title: 'Read the inlet URL to give {{displayName}}',
-        request: ({ api, outputs }) => api.flows.get(`${outputs.flowId}`),
-        produces: {
-          inletUrl: { path: 'items[0].options.inletUrl', missing: 'the flow has no inlet URL yet' },
-        },
-      },
-    ],
-  },
+    connectionSpecId: '{{specId}}',
+    displayName: '{{displayName}}',
+    sourceParams: ({ signingSecret }) => ({ signingSecret }),
+  }),
   /** With a signing secret, `X-Signature` must be the hex HMAC-SHA256 of the raw body. */
   async inlet({ headers, rawBody, params }) {
     if (params.signingSecret) {
