@@ -160,7 +160,7 @@ const tableRows = async (table: string) =>
 beforeAll(async () => {
   t = await startTestServer({
     bootstrap: { clientSecret: 'runs-pg-secret', tenantId: TENANT },
-    // Chunks of 10,000 records: the connector's read batches, so a bigger table lands in several.
+    // Chunks of 10,000 records (ten of the connector's 1,000-record read batches): a bigger table lands in several.
     runs: {
       minScheduleIntervalSeconds: 60,
       retryBaseMs: 20,

@@ -45,7 +45,7 @@ const csv = (from: number, to: number) =>
 beforeAll(async () => {
   t = await startTestServer({
     bootstrap: { clientSecret: 'runs-s3-secret', tenantId: TENANT },
-    // Chunks of 10,000 records (the connector's read batches): a bigger file lands in several.
+    // Chunks of 10,000 records (ten of the connector's 1,000-record read batches): a bigger file lands in several.
     runs: { chunkRecords: 10_000 },
   });
   s3 = new S3Client({
