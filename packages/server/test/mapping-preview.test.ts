@@ -141,3 +141,67 @@ describe('POST /mappingSets/preview', () => {
     expect(res.status).toBe(403);
   });
 });
+
+// Issue 5, item 1: a preview body once carried its own expression tree, whose array "index" was
+// pasted into the generated code, and the server ran it.
+describe('POST /mappingSets/preview: an expression tree in the body is never code', () => {
+  const FLAG = '__inflowPreviewPwned';
+  const flag = () => (globalThis as Record<string, unknown>)[FLAG];
+  const attack = (index: string) => ({
+    mappings: [
+      {
+        sourceType: 'ATTRIBUTE',
+        source: 'a',
+        destination: 'b',
+        expression: { kind: 'path', segments: [{ kind: 'index', index }] },
+      },
+    ],
+  });
+  /** The review's payload, verbatim: it read /etc/hostname into the preview's output. */
+  const HOSTNAME =
+    '0]; const x = process.getBuiltinModule("fs").readFileSync("/etc/hostname","utf8"); v0 = x; if(0) r?.[0';
+  /** The same shape, setting a flag this test can see (the server runs in this process). */
+  const SET_FLAG = `0]; globalThis.${FLAG} = 1; if(0) r?.[0`;
+  const problem = (res: { status: number; body: unknown }) => {
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({
+      type: 'https://ns.adobe.com/aep/errors/FLOW-1460-400',
+      status: 400,
+      report: { field: 'mappingSet.outputSchema.schemaRef.id' },
+    });
+  };
+
+  it('the review payload is a 400 problem (not a 200 with the host name, not a 500)', async () => {
+    const res = await post({ data: [{ a: 1 }], mappingSet: attack(HOSTNAME) });
+    problem(res);
+    expect(detail(res)).toBe(
+      'mappingSet.outputSchema.schemaRef.id: is required (or xdmSchema in the legacy form)',
+    );
+    const flagged = await post({ data: [{ a: 1 }], mappingSet: attack(SET_FLAG) });
+    problem(flagged);
+    expect(flag()).toBeUndefined();
+  });
+
+  it('preview refuses what create refuses: the same normalisation', async () => {
+    const created = await call(t.url, 'POST', '/data/foundation/conversion/mappingSets', {
+      headers: t.headers,
+      body: attack(SET_FLAG),
+    });
+    expect(created.status).toBe(400);
+    expect(detail(created)).toBe('outputSchema.schemaRef.id: is required (or xdmSchema in the legacy form)');
+    expect(flag()).toBeUndefined();
+  });
+
+  it('with an outputSchema the tree is ignored: the source text is mapped as data', async () => {
+    const res = await post({
+      data: [{ a: 'kept' }],
+      mappingSet: {
+        outputSchema: { schemaRef: { id: 'https://ns.adobe.com/acme/schemas/1' } },
+        ...attack(SET_FLAG),
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([{ data: { b: 'kept' }, errors: null }]);
+    expect(flag()).toBeUndefined();
+  });
+});

@@ -1,5 +1,12 @@
 import { InflowValidationError } from '../errors/inflow-error.js';
-import { type Expr, MappingExpressionError, type PathSegment, parseExpression } from './expression.js';
+import {
+  type BinaryOperator,
+  type Expr,
+  isTrustedExpression,
+  MappingExpressionError,
+  type PathSegment,
+  parseExpression,
+} from './expression.js';
 import {
   compare,
   createFunctions,
@@ -12,6 +19,7 @@ import {
   truthy,
 } from './functions.js';
 import {
+  isNormalizedMappingSet,
   type MappingSourceType,
   type NormalizedMappingSet,
   normalizeMappingSet,
@@ -91,23 +99,48 @@ const INHERITED_NAMES: ReadonlySet<string> = (() => {
 
 // ---------------------------------------------------------------------------------------------
 // Input
+//
+// The compiler turns expression trees into JavaScript source, so it never takes a tree from its
+// input: a set is either one `normalizeMappingSet` returned (whose trees `parseExpression` made
+// and froze) or it goes through `normalizeMappingSet` here, exactly as the create route does.
 
-function looksNormalized(input: unknown): input is { mappings: ResolvedMapping[] } {
-  if (typeof input !== 'object' || input === null) return false;
-  const mappings = (input as { mappings?: unknown }).mappings;
-  return (
-    Array.isArray(mappings) &&
-    mappings.length > 0 &&
-    mappings.every(
-      (m) =>
-        typeof m === 'object' &&
-        m !== null &&
-        typeof m.source === 'string' &&
-        typeof m.destination === 'string' &&
-        typeof m.sourceType === 'string' &&
-        Object.hasOwn(SOURCE_TYPES, m.sourceType),
-    )
-  );
+/** The source types of a normalised mapping (the stored spellings are mapped to these on input). */
+const NORMALIZED_TYPES: Record<string, MappingSourceType> = {
+  ATTRIBUTE: 'ATTRIBUTE',
+  STATIC: 'STATIC',
+  EXPRESSION: 'EXPRESSION',
+};
+
+/**
+ * The mappings of a set `normalizeMappingSet` returned, re-checked field by field (the object is
+ * the caller's and may have been edited since): `undefined` when one no longer fits. A tree is
+ * kept only if `parseExpression` made it from this very source; otherwise it is parsed again.
+ */
+function trustedMappings(input: NormalizedMappingSet): ResolvedMapping[] | undefined {
+  const mappings: unknown = input.mappings;
+  if (!Array.isArray(mappings) || mappings.length === 0) return undefined;
+  const resolved: ResolvedMapping[] = [];
+  for (const mapping of mappings as unknown[]) {
+    if (typeof mapping !== 'object' || mapping === null) return undefined;
+    // Each field is read once: what is checked is what is compiled.
+    const { sourceType, source, destination, expression } = mapping as Record<string, unknown>;
+    if (
+      typeof sourceType !== 'string' ||
+      !Object.hasOwn(NORMALIZED_TYPES, sourceType) ||
+      typeof source !== 'string' ||
+      typeof destination !== 'string'
+    ) {
+      return undefined;
+    }
+    const type = NORMALIZED_TYPES[sourceType] as MappingSourceType;
+    resolved.push({
+      sourceType: type,
+      source,
+      destination,
+      ...(type !== 'STATIC' && isTrustedExpression(expression, source) ? { expression } : {}),
+    });
+  }
+  return resolved;
 }
 
 /** Re-throws a parse error so that it names the mapping it came from. */
@@ -118,41 +151,73 @@ function located(error: unknown, source: string, where: { mapping: number; desti
   throw error;
 }
 
+function notAPath(source: string, at: number, where: { mapping: number; destination: string }): never {
+  throw new MappingExpressionError(
+    source,
+    at,
+    'not a field path',
+    `an ATTRIBUTE source is a path such as a.b[0].c or \${First Name}; use sourceType EXPRESSION for a calculated value`,
+    where,
+  );
+}
+
+function duplicate(
+  destination: string,
+  first: number,
+  where: { mapping: number; destination: string },
+): never {
+  throw new MappingExpressionError(
+    destination,
+    0,
+    `duplicate destination: mappings[${first}] already maps it`,
+    undefined,
+    where,
+  );
+}
+
 function resolve(input: unknown): ResolvedMapping[] {
-  if (looksNormalized(input)) {
-    return input.mappings.map((m) => ({
-      sourceType: SOURCE_TYPES[m.sourceType] as MappingSourceType,
-      source: m.source,
-      destination: m.destination,
-      ...(m.expression ? { expression: m.expression } : {}),
-    }));
+  if (isNormalizedMappingSet(input)) {
+    const mappings = trustedMappings(input);
+    if (mappings) return mappings;
   }
   let normalized: NormalizedMappingSet;
   try {
     normalized = normalizeMappingSet(input);
   } catch (error) {
-    if (InflowValidationError.isInstance(error)) rethrowParseError(input);
+    if (InflowValidationError.isInstance(error)) locateFailure(input);
     throw error;
   }
-  return normalized.mappings;
+  return trustedMappings(normalized) as ResolvedMapping[];
 }
 
-/** When normalisation failed on an expression or a destination, throw that as a located parse error. */
-function rethrowParseError(input: unknown): void {
-  const mappings = (input as { mappings?: unknown })?.mappings;
+/**
+ * When normalisation failed on an expression or a destination, throws that as a located
+ * `MappingExpressionError` (mapping, line, column), as compiling would have; returns otherwise.
+ */
+function locateFailure(input: unknown): void {
+  const mappings: unknown =
+    typeof input === 'object' && input !== null ? (input as { mappings?: unknown }).mappings : undefined;
   if (!Array.isArray(mappings)) return;
-  mappings.forEach((raw: Record<string, unknown> | null, index) => {
-    if (typeof raw !== 'object' || raw === null) return;
+  const seen = new Map<string, number>();
+  (mappings as unknown[]).forEach((item, index) => {
+    if (typeof item !== 'object' || item === null) return;
+    const raw = item as Record<string, unknown>;
     const source = raw.source ?? raw.sourceAttribute;
     const destination = raw.destination ?? raw.destinationXdmPath;
     const where = { mapping: index, destination: typeof destination === 'string' ? destination : '?' };
-    const type = SOURCE_TYPES[String(raw.sourceType ?? 'ATTRIBUTE')];
+    const typeName = raw.sourceType ?? 'ATTRIBUTE';
+    const type =
+      typeof typeName === 'string' && Object.hasOwn(SOURCE_TYPES, typeName)
+        ? SOURCE_TYPES[typeName]
+        : undefined;
     if (typeof source === 'string' && type && type !== 'STATIC') {
+      let expression: Expr;
       try {
-        parseExpression(source);
+        expression = parseExpression(source);
       } catch (error) {
         located(error, source, where);
       }
+      if (type === 'ATTRIBUTE' && expression.kind !== 'path') notAPath(source, expression.start, where);
     }
     if (typeof destination === 'string') {
       try {
@@ -160,6 +225,9 @@ function rethrowParseError(input: unknown): void {
       } catch (error) {
         located(error, destination, where);
       }
+      const first = seen.get(destination);
+      if (first !== undefined) duplicate(destination, first, where);
+      seen.set(destination, index);
     }
   });
 }
@@ -332,14 +400,59 @@ interface DestNode {
   owner: number;
 }
 
+/** The helper behind each arithmetic and comparison operator (the others are written inline). */
+const BINARY_HELPERS: ReadonlyMap<BinaryOperator, string> = new Map<BinaryOperator, string>([
+  ['+', '$add'],
+  ['-', '$sub'],
+  ['*', '$mul'],
+  ['/', '$div'],
+  ['%', '$mod'],
+  ['<', '$lt'],
+  ['<=', '$le'],
+  ['>', '$gt'],
+  ['>=', '$ge'],
+]);
+
+/** An array index as JS source: a non-negative safe integer, or nothing. */
+function indexCode(index: unknown): string | undefined {
+  return typeof index === 'number' && Number.isSafeInteger(index) && index >= 0 ? String(index) : undefined;
+}
+
+/**
+ * Writes the generated function. Nothing from a mapping set reaches the source as text of its
+ * own: names and strings go through `JSON.stringify` (or the constants array `K`), indices are
+ * checked integers, and operators, methods, functions and node kinds are looked up in closed
+ * tables; anything else is refused, so even a tree the parser never produced cannot add code.
+ */
 class Generator {
   private readonly constants: unknown[] = [];
   private readonly functionIds = new Map<string, string>();
   private readonly declarations: string[] = [];
   private lambdas = 0;
   private nodes = 0;
+  /** The mapping being generated, for errors. */
+  private context: { source: string; where: { mapping: number; destination: string } } = {
+    source: '',
+    where: { mapping: 0, destination: '' },
+  };
 
   constructor(private readonly functions: Record<string, FunctionSpec>) {}
+
+  /** Starts generating mapping `where.mapping`, whose source text is `source`. */
+  begin(source: string, where: { mapping: number; destination: string }): void {
+    this.context = { source, where };
+  }
+
+  /** Refuses a node that is not one the parser produces (never reached with a parsed tree). */
+  private invalid(what: string): never {
+    throw new MappingExpressionError(
+      this.context.source,
+      0,
+      `invalid ${what} in the expression tree`,
+      'send the expression as text in source',
+      this.context.where,
+    );
+  }
 
   constant(value: unknown): string {
     this.constants.push(value);
@@ -348,20 +461,33 @@ class Generator {
 
   /** JS for reading `segments` from the value `base` (an identifier or a parenthesised expression). */
   read(base: string, segments: readonly PathSegment[]): string {
+    if (!Array.isArray(segments)) this.invalid('path');
     let code = base;
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i] as PathSegment;
-      if (segment.kind === 'wildcard') {
-        const id = `$w${this.lambdas++}`;
-        this.declarations.push(`const ${id} = (e) => ${this.read('e', segments.slice(i + 1))};`);
-        return `$each(${code}, ${id})`;
-      }
-      if (segment.kind === 'index') {
-        code += `?.[${segment.index}]`;
-      } else if (INHERITED_NAMES.has(segment.name)) {
-        code = `$own(${code}, ${JSON.stringify(segment.name)})`;
-      } else {
-        code += `?.[${JSON.stringify(segment.name)}]`;
+      if (typeof segment !== 'object' || segment === null) this.invalid('path segment');
+      switch (segment.kind) {
+        case 'wildcard': {
+          const id = `$w${this.lambdas++}`;
+          this.declarations.push(`const ${id} = (e) => ${this.read('e', segments.slice(i + 1))};`);
+          return `$each(${code}, ${id})`;
+        }
+        case 'index': {
+          const index = indexCode(segment.index);
+          if (index === undefined) this.invalid('array index');
+          code += `?.[${index}]`;
+          break;
+        }
+        case 'field': {
+          const name: unknown = segment.name;
+          if (typeof name !== 'string') this.invalid('field name');
+          code = INHERITED_NAMES.has(name)
+            ? `$own(${code}, ${JSON.stringify(name)})`
+            : `${code}?.[${JSON.stringify(name)}]`;
+          break;
+        }
+        default:
+          this.invalid('path segment');
       }
     }
     return code;
@@ -377,18 +503,35 @@ class Generator {
     return id;
   }
 
+  /** The argument list of a call or method call, checked to be an array of nodes. */
+  private args(args: unknown): readonly Expr[] {
+    if (!Array.isArray(args) || !args.every((a) => typeof a === 'object' && a !== null)) {
+      this.invalid('argument list');
+    }
+    return args as readonly Expr[];
+  }
+
   /** JS for an expression; throws `MappingExpressionError` (with `where`) for unknown functions and wrong arity. */
   expr(node: Expr, source: string, where: { mapping: number; destination: string }): string {
     const sub = (n: Expr) => this.expr(n, source, where);
     const fail = (at: number, problem: string, hint?: string): never => {
       throw new MappingExpressionError(source, at, problem, hint, where);
     };
+    if (typeof node !== 'object' || node === null) return this.invalid('node');
     switch (node.kind) {
-      case 'number':
-        return Number.isFinite(node.value) ? `(${String(node.value)})` : this.constant(node.value);
-      case 'string':
-        return JSON.stringify(node.value);
+      case 'number': {
+        const value: unknown = node.value;
+        if (typeof value !== 'number') return this.invalid('number');
+        // String() of a finite number is a numeric literal; NaN and the infinities go by constant.
+        return Number.isFinite(value) ? `(${String(value)})` : this.constant(value);
+      }
+      case 'string': {
+        const value: unknown = node.value;
+        if (typeof value !== 'string') return this.invalid('string');
+        return JSON.stringify(value);
+      }
       case 'boolean':
+        if (typeof node.value !== 'boolean') return this.invalid('boolean');
         return node.value ? 'true' : 'false';
       case 'null':
         return 'null';
@@ -398,8 +541,16 @@ class Generator {
         return this.read(`(${sub(node.target)})`, node.segments);
       case 'unary': {
         const operand = sub(node.operand);
-        if (node.operator === '!') return `(!$truthy(${operand}))`;
-        return node.operator === '-' ? `$neg(${operand})` : `$bnot(${operand})`;
+        switch (node.operator) {
+          case '!':
+            return `(!$truthy(${operand}))`;
+          case '-':
+            return `$neg(${operand})`;
+          case '~':
+            return `$bnot(${operand})`;
+          default:
+            return this.invalid('unary operator');
+        }
       }
       case 'binary': {
         const a = sub(node.left);
@@ -414,50 +565,47 @@ class Generator {
           case '!=':
             return `(!$eq(${a}, ${b}))`;
           default: {
-            const helper = {
-              '+': 'add',
-              '-': 'sub',
-              '*': 'mul',
-              '/': 'div',
-              '%': 'mod',
-              '<': 'lt',
-              '<=': 'le',
-              '>': 'gt',
-              '>=': 'ge',
-            }[node.operator];
-            return `$${helper}(${a}, ${b})`;
+            const helper = BINARY_HELPERS.get(node.operator);
+            if (helper === undefined) return this.invalid('binary operator');
+            return `${helper}(${a}, ${b})`;
           }
         }
       }
       case 'conditional':
         return `($truthy(${sub(node.test)}) ? ${sub(node.consequent)} : ${sub(node.alternate)})`;
       case 'method': {
-        const method = Object.hasOwn(METHODS, node.name) ? METHODS[node.name] : undefined;
+        const name: unknown = node.name;
+        if (typeof name !== 'string') return this.invalid('method name');
+        const args = this.args(node.args);
+        const method = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined;
         if (!method) {
           return fail(
             node.start,
-            `unknown method "${node.name}"`,
+            `unknown method "${name}"`,
             `methods are ${Object.keys(METHODS).join(', ')}`,
           );
         }
-        if (node.args.length < method.min || node.args.length > method.max) {
+        if (args.length < method.min || args.length > method.max) {
           return fail(
             node.start,
-            `${node.name}() takes ${method.min} argument${method.min === 1 ? '' : 's'}, not ${node.args.length}`,
+            `${name}() takes ${method.min} argument${method.min === 1 ? '' : 's'}, not ${args.length}`,
           );
         }
-        return `${method.helper}(${[sub(node.target), ...node.args.map(sub)].join(', ')})`;
+        return `${method.helper}(${[sub(node.target), ...args.map(sub)].join(', ')})`;
       }
       case 'call': {
-        const spec = Object.hasOwn(this.functions, node.name) ? this.functions[node.name] : undefined;
+        const name: unknown = node.name;
+        if (typeof name !== 'string') return this.invalid('function name');
+        const args = this.args(node.args);
+        const spec = Object.hasOwn(this.functions, name) ? this.functions[name] : undefined;
         if (!spec) {
           return fail(
             node.start,
-            `unknown function "${node.name}"`,
+            `unknown function "${name}"`,
             'see docs/data-prep.md for the functions Inflow supports (names are lower case)',
           );
         }
-        const n = node.args.length;
+        const n = args.length;
         if (n < spec.min || n > spec.max) {
           const range =
             spec.min === spec.max
@@ -467,16 +615,16 @@ class Generator {
                 : `${spec.min} to ${spec.max}`;
           return fail(
             node.start,
-            `${node.name}() takes ${range} argument${spec.max === 1 && spec.min === 1 ? '' : 's'}, not ${n}`,
+            `${name}() takes ${range} argument${spec.max === 1 && spec.min === 1 ? '' : 's'}, not ${n}`,
             `syntax: ${spec.syntax}`,
           );
         }
-        if (node.name === 'iif') {
-          const [test, yes, no] = node.args as [Expr, Expr, Expr];
+        if (name === 'iif') {
+          const [test, yes, no] = args as [Expr, Expr, Expr];
           return `($truthy(${sub(test)}) ? ${sub(yes)} : ${sub(no)})`;
         }
-        if (node.name === 'contains_key' || node.name === 'is_set') {
-          let target = node.args[0] as Expr;
+        if (name === 'contains_key' || name === 'is_set') {
+          let target = args[0] as Expr;
           if (target.kind === 'string') {
             try {
               const parsed = parseExpression(target.value);
@@ -487,15 +635,17 @@ class Generator {
           }
           if (target.kind !== 'path' && target.kind !== 'access') {
             return fail(
-              (node.args[0] as Expr).start,
-              `${node.name}() takes a field path`,
-              `write ${node.name}(a.b) or ${node.name}("a.b")`,
+              (args[0] as Expr).start,
+              `${name}() takes a field path`,
+              `write ${name}(a.b) or ${name}("a.b")`,
             );
           }
           return `(${target.kind === 'path' ? this.read('r', target.segments) : sub(target)} !== undefined)`;
         }
-        return `${this.fn(node.name)}(${node.args.map(sub).join(', ')})`;
+        return `${this.fn(name)}(${args.map(sub).join(', ')})`;
       }
+      default:
+        return this.invalid('node kind');
     }
   }
 
@@ -508,7 +658,9 @@ class Generator {
       const create = node.kind === 'array' ? '[]' : '{}';
       const target = isRoot ? ref : `(${ref} ??= ${create})`;
       for (const [key, child] of node.children) {
-        const slot = `${target}[${typeof key === 'number' ? key : JSON.stringify(key)}]`;
+        const keyCode = typeof key === 'number' ? indexCode(key) : JSON.stringify(key);
+        if (keyCode === undefined) this.invalid('destination index');
+        const slot = `${target}[${keyCode}]`;
         if (child.leaf !== undefined) {
           const value = valueCode(child.leaf);
           lines.push(
@@ -529,6 +681,11 @@ class Generator {
     };
     visit(root, 'o', true);
     return lines;
+  }
+
+  /** The helper-lambda declarations written so far (wildcards, functions). */
+  get prelude(): readonly string[] {
+    return this.declarations;
   }
 
   finish(body: string[], count: number, name: string): { source: string; constants: unknown[] } {
@@ -603,8 +760,28 @@ function place(
 }
 
 /**
+ * The JS the generator writes for one expression tree, trusted or not, without running it (not
+ * exported from the package: tests feed it trees the parser never made, to check that nothing in
+ * a tree reaches the source except through a string literal, and that anything else is refused
+ * with a `MappingExpressionError`).
+ */
+export function expressionCode(tree: unknown, options: Pick<CompileOptions, 'now' | 'uuid'> = {}): string {
+  const generator = new Generator(
+    createFunctions({ now: options.now ?? (() => new Date()), uuid: options.uuid ?? defaultUuid }),
+  );
+  const where = { mapping: 0, destination: 'x' };
+  generator.begin('', where);
+  const code = generator.expr(tree as Expr, '', where);
+  return [...generator.prelude, `return ${code};`].join('\n');
+}
+
+/**
  * Compiles a Data Prep mapping set (either dialect, or the output of `normalizeMappingSet`) into
  * one JavaScript function, once; calling it maps one record with no interpretation left to do.
+ *
+ * Anything but an object `normalizeMappingSet` returned goes through `normalizeMappingSet` first,
+ * and only trees `parseExpression` made are compiled: an `expression` field in the input (or one
+ * edited into a normalised set) is ignored and the source text parsed again.
  *
  * Throws `MappingExpressionError` naming the mapping (`mappings[2] (→ a.b): …`, plus `mapping`
  * and `destination` fields) and the line and column for a parse error, an unknown function or
@@ -649,20 +826,13 @@ export function compileMappingSet(
       }
     }
     const first = seen.get(mapping.destination);
-    if (first !== undefined) {
-      throw new MappingExpressionError(
-        mapping.destination,
-        0,
-        `duplicate destination: mappings[${first}] already maps it`,
-        undefined,
-        where,
-      );
-    }
+    if (first !== undefined) duplicate(mapping.destination, first, where);
     seen.set(mapping.destination, index);
     place(root, segments, index, mappings);
 
     if (mapping.sourceType === 'STATIC') {
-      staticValues.set(index, JSON.stringify(mapping.source));
+      // A static value is always text (resolve() checked it), so this is one string literal.
+      staticValues.set(index, JSON.stringify(String(mapping.source)));
       return;
     }
     let expression = mapping.expression;
@@ -673,16 +843,9 @@ export function compileMappingSet(
         located(error, mapping.source, where);
       }
     }
+    generator.begin(mapping.source, where);
     if (mapping.sourceType === 'ATTRIBUTE') {
-      if (expression.kind !== 'path') {
-        throw new MappingExpressionError(
-          mapping.source,
-          expression.start,
-          'not a field path',
-          `an ATTRIBUTE source is a path such as a.b[0].c or \${First Name}; use sourceType EXPRESSION for a calculated value`,
-          where,
-        );
-      }
+      if (expression.kind !== 'path') notAPath(mapping.source, expression.start, where);
       body.push(`v${index} = ${generator.read('r', expression.segments)};`);
       return;
     }
@@ -691,7 +854,9 @@ export function compileMappingSet(
   });
 
   body.push(...generator.assemble(root, staticValues));
-  const name = `inflow_mapping_${(options.name ?? 'set').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60)}`;
+  const name = `inflow_mapping_${String(options.name ?? 'set')
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .slice(0, 60)}`;
   const { source, constants } = generator.finish(body, mappings.length, name);
   const factory = new Function('K', 'F', 'H', source) as (
     K: unknown[],

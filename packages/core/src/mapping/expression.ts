@@ -771,6 +771,9 @@ const LITERAL_WORDS: ReadonlySet<string> = new Set(['true', 'false', 'null']);
  * `[n]`, `[*]`, `.method(…)`, calls `name(…)`. Binary operators are left-associative.
  */
 export function parseExpression(source: string): Expr {
+  if (typeof source !== 'string') {
+    throw new MappingExpressionError(String(source), 0, 'not an expression', 'an expression is text');
+  }
   if (source.length > MAX_EXPRESSION_LENGTH) {
     throw new MappingExpressionError(
       source,
@@ -779,5 +782,28 @@ export function parseExpression(source: string): Expr {
       `a calculated field may have at most ${MAX_EXPRESSION_LENGTH} characters; this one has ${source.length}`,
     );
   }
-  return new Parser(source, tokenize(source)).parse();
+  const expr = new Parser(source, tokenize(source)).parse();
+  freezeTree(expr);
+  TRUSTED.set(expr, source);
+  return expr;
+}
+
+/**
+ * Every tree `parseExpression` has returned, with the source it was parsed from. The mapping
+ * compiler generates JavaScript from a tree, so it only uses one found here for the very same
+ * source; anything else (a tree that arrived as JSON, one built by hand) is parsed again from its
+ * text. A WeakMap, not a marker on the node: nothing outside this module can add to it.
+ */
+const TRUSTED = new WeakMap<object, string>();
+
+/** Trees are frozen so that a trusted one cannot be edited into something the parser never produced. */
+function freezeTree(node: unknown): void {
+  if (typeof node !== 'object' || node === null || Object.isFrozen(node)) return;
+  Object.freeze(node);
+  for (const value of Object.values(node)) freezeTree(value);
+}
+
+/** Whether `node` is a tree `parseExpression(source)` returned (and so safe to compile as is). */
+export function isTrustedExpression(node: unknown, source: string): node is Expr {
+  return typeof node === 'object' && node !== null && TRUSTED.get(node) === source;
 }

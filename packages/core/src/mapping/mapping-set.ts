@@ -271,5 +271,22 @@ export function normalizeMappingSet(body: unknown): NormalizedMappingSet {
   });
 
   if (issues.length > 0 || schemaId === undefined) fail(issues);
-  return { outputSchema: { schemaRef: { id: schemaId, contentType } }, mappings };
+  const normalized: NormalizedMappingSet = {
+    outputSchema: { schemaRef: { id: schemaId, contentType } },
+    mappings,
+  };
+  NORMALIZED.add(normalized);
+  return normalized;
+}
+
+/**
+ * The sets `normalizeMappingSet` returned. The compiler uses the parsed expressions of these only
+ * (and checks each again, as the set may have been edited since); any other object, even one of
+ * the same shape, is normalised again from its text.
+ */
+const NORMALIZED = new WeakSet<object>();
+
+/** Whether `value` is an object `normalizeMappingSet` returned. */
+export function isNormalizedMappingSet(value: unknown): value is NormalizedMappingSet {
+  return typeof value === 'object' && value !== null && NORMALIZED.has(value);
 }

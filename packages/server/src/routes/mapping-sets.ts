@@ -62,6 +62,9 @@ export function registerMappingSets(table: RouteTable, services: Services): void
       const body = parse(previewBody, bodyOf(req));
       let map: ReturnType<typeof compileMappingSet>;
       try {
+        // compileMappingSet sends the body through normalizeMappingSet, exactly as create does
+        // (so preview refuses what create refuses), and compiles only expressions it parsed from
+        // the text: an `expression` tree in the body is ignored (it once let a body add code).
         map = compileMappingSet(body.mappingSet, { name: 'preview' });
       } catch (error) {
         if (MappingExpressionError.isInstance(error) && error.mapping !== undefined) {
