@@ -98,33 +98,131 @@ export function parquetSchemaOf(columns: readonly ColumnNode[]): SchemaElement[]
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** An object literal (or `Object.create(null)`): what JSON parsing and the mapping produce. A Date, Map or class instance is not one. */
+const isRecord = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+
+/** What a value is, for a reason: `a string`, `NaN`, `an array`, `a Date`, `a bigint`. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'bigint') return `a bigint (${value})`;
+  if (typeof value === 'object') {
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor
+      ?.name;
+    return typeof name === 'string' && name !== 'Object' ? `a ${name}` : 'an object';
+  }
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+/** 2^63 as a double: the smallest number above INT64 (INT64_MAX itself is not a double). */
+const TWO_63 = 2 ** 63;
+const INT64_RANGE = `${INT64_MIN} to ${INT64_MAX}`;
+/** JSON values nest at most this deep in a JSON column (deeper is almost surely a cycle, and would overflow the stack). */
+export const MAX_JSON_DEPTH = 1000;
+
+/** `String.prototype.isWellFormed` (Node 20+; ES2024, newer than the compiler's lib). */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
 /**
- * A value as its column stores it (bigint for INT64, nested objects for groups, the value itself
- * for JSON columns: the writer serialises it). Throws `ShapeMismatch` when it does not fit, or
- * when an object carries a field the schema does not declare: the record then fails with that
- * path instead of losing the field.
+ * A JSON column's value as plain JSON, copied so the Parquet writer serialises exactly what was
+ * checked (getters run once). What JSON cannot hold fails instead of changing on the way
+ * (`JSON.stringify` turns NaN into null, drops functions and throws on bigints and cycles): -0 is
+ * 0 (JSON has one zero), a valid Date is its ISO string (what `JSON.stringify` writes), `undefined`
+ * in an object is an absent field and in an array a null (JSON's own rules).
+ */
+function jsonCopy(value: unknown, path: string, depth: number): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'undefined':
+      return null;
+    case 'number':
+      if (!Number.isFinite(value))
+        throw new ShapeMismatch(path, `must be a finite number, got ${value} (JSON has no ${value})`);
+      return value === 0 ? 0 : value;
+    case 'bigint':
+      if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER))
+        return Number(value);
+      throw new ShapeMismatch(
+        path,
+        `is the bigint ${value}, which a JSON number cannot hold exactly (beyond ±2^53): land it as a string`,
+      );
+    case 'object': {
+      if (value === null) return null;
+      if (depth > MAX_JSON_DEPTH)
+        throw new ShapeMismatch(path, `is nested deeper than ${MAX_JSON_DEPTH} levels (or refers to itself)`);
+      if (Array.isArray(value)) {
+        const out: unknown[] = new Array(value.length);
+        for (let i = 0; i < value.length; i++) out[i] = jsonCopy(value[i], `${path}[${i}]`, depth + 1);
+        return out;
+      }
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) throw new ShapeMismatch(path, 'is an invalid Date');
+        return value.toISOString();
+      }
+      if (!isRecord(value)) throw new ShapeMismatch(path, `is ${describe(value)}, not a JSON value`);
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value)) {
+        const v = value[key];
+        if (v !== undefined) out[key] = jsonCopy(v, `${path}.${key}`, depth + 1);
+      }
+      return out;
+    }
+    default:
+      throw new ShapeMismatch(path, `is ${describe(value)}, not a JSON value`);
+  }
+}
+
+/**
+ * A value as its column stores it: a well-formed string for UTF8, a bigint within INT64 for
+ * INT64, a finite number for DOUBLE, a boolean, a plain JSON copy for JSON columns, nested
+ * objects for groups. Each is exactly what the Parquet writer encodes without failing or changing
+ * it, so a value either converts or throws `ShapeMismatch` (path and reason) and only its record
+ * fails. An object carrying a field the schema does not declare fails too, instead of losing the
+ * field.
  */
 export function columnValue(node: ColumnNode, value: unknown, path: string): unknown {
   if (value === null || value === undefined) return null;
   switch (node.kind) {
     case 'string':
-      if (typeof value !== 'string') throw new ShapeMismatch(path, `must be a string, got ${typeof value}`);
+      if (typeof value !== 'string')
+        throw new ShapeMismatch(path, `must be a string, got ${describe(value)}`);
+      // UTF-8 cannot encode a lone surrogate: the writer would store U+FFFD instead.
+      if (!isWellFormed(value))
+        throw new ShapeMismatch(path, 'is not valid Unicode text (it holds a lone UTF-16 surrogate)');
       return value;
     case 'int64':
-      if (typeof value === 'bigint') return value;
+      if (typeof value === 'bigint') {
+        if (value < INT64_MIN || value > INT64_MAX)
+          throw new ShapeMismatch(path, `is out of the 64-bit integer range (${INT64_RANGE}), got ${value}`);
+        return value;
+      }
       if (typeof value !== 'number' || !Number.isInteger(value))
-        throw new ShapeMismatch(path, `must be a whole number, got ${JSON.stringify(value)}`);
+        throw new ShapeMismatch(path, `must be a whole number, got ${describe(value)}`);
+      if (value < -TWO_63 || value >= TWO_63)
+        throw new ShapeMismatch(path, `is out of the 64-bit integer range (${INT64_RANGE}), got ${value}`);
       return BigInt(value);
     case 'double':
-      if (typeof value !== 'number') throw new ShapeMismatch(path, `must be a number, got ${typeof value}`);
+      if (typeof value !== 'number')
+        throw new ShapeMismatch(path, `must be a number, got ${describe(value)}`);
+      if (!Number.isFinite(value)) throw new ShapeMismatch(path, `must be a finite number, got ${value}`);
       return value;
     case 'boolean':
-      if (typeof value !== 'boolean') throw new ShapeMismatch(path, `must be a boolean, got ${typeof value}`);
+      if (typeof value !== 'boolean')
+        throw new ShapeMismatch(path, `must be a boolean, got ${describe(value)}`);
       return value;
     case 'json':
-      return value;
+      return jsonCopy(value, path, 1);
     case 'group': {
-      if (!isPlainObject(value)) throw new ShapeMismatch(path, 'must be an object');
+      if (!isRecord(value)) throw new ShapeMismatch(path, `must be an object, got ${describe(value)}`);
       const out: Record<string, unknown> = {};
       const declared = new Set<string>();
       for (const child of node.children ?? []) {
@@ -132,7 +230,7 @@ export function columnValue(node: ColumnNode, value: unknown, path: string): unk
         out[child.name] = columnValue(child, value[child.name], `${path}.${child.name}`);
       }
       for (const key of Object.keys(value)) {
-        if (!declared.has(key))
+        if (!declared.has(key) && value[key] !== undefined)
           throw new ShapeMismatch(`${path}.${key}`, "is not a field of the dataset's schema");
       }
       return out;
@@ -140,13 +238,31 @@ export function columnValue(node: ColumnNode, value: unknown, path: string): unk
   }
 }
 
-/** A record's row: one value per top-level column (see `columnValue`). */
-export function rowOf(columns: readonly ColumnNode[], record: Record<string, unknown>): unknown[] {
-  const declared = new Set(columns.map((c) => c.name));
-  for (const key of Object.keys(record)) {
-    if (!declared.has(key)) throw new ShapeMismatch(key, "is not a field of the dataset's schema");
+/**
+ * A record's row: one value per top-level column (see `columnValue`). Anything that goes wrong
+ * converting a record (a getter that throws, a stack overflow) is that record's `ShapeMismatch`:
+ * one record never fails its batch.
+ */
+export function rowOf(columns: readonly ColumnNode[], record: unknown): unknown[] {
+  if (!isRecord(record)) throw new ShapeMismatch('(record)', `must be an object, got ${describe(record)}`);
+  let path = '(record)';
+  try {
+    const declared = new Set(columns.map((c) => c.name));
+    for (const key of Object.keys(record)) {
+      if (!declared.has(key) && record[key] !== undefined)
+        throw new ShapeMismatch(key, "is not a field of the dataset's schema");
+    }
+    return columns.map((c) => {
+      path = c.name;
+      return columnValue(c, record[c.name], c.name);
+    });
+  } catch (error) {
+    if (error instanceof ShapeMismatch) throw error;
+    throw new ShapeMismatch(
+      path,
+      `cannot be converted (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
-  return columns.map((c) => columnValue(c, record[c.name], c.name));
 }
 
 /** A value read back from Parquet (by hyparquet, which parses JSON columns) as JSON: bigints become numbers, null fields are left out. */

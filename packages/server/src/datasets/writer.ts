@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { JsonValue } from '@inflow/core';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { FlowProblem } from '../errors.js';
@@ -156,6 +156,62 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
+/**
+ * Creates `path` (and any missing parents) and makes its entry durable: the parent of every
+ * directory on the way is fsynced, so a power loss cannot take back a folder a committed batch
+ * was renamed into. The parent of `path` is synced even when `path` already existed (another
+ * caller may have created it and not synced it yet).
+ */
+async function mkdirDurable(path: string): Promise<void> {
+  const target = resolve(path);
+  const first = await mkdir(target, { recursive: true });
+  const created: string[] = [];
+  if (first !== undefined) {
+    const top = resolve(first);
+    for (let dir = target; ; dir = dirname(dir)) {
+      created.push(dir);
+      if (dir === top || dirname(dir) === dir) break;
+    }
+  } else {
+    created.push(target);
+  }
+  for (const dir of created.reverse()) await syncDir(dirname(dir));
+}
+
+/**
+ * A row-errors line. The record is whatever failed, which may be what JSON cannot hold (a bigint,
+ * a cycle): then bigints are written as strings and cycles as `"[circular]"`, and a record that
+ * still cannot be written is replaced by why, so one record never fails its batch's error file.
+ */
+function errorLine(code: string, f: RecordFailure): string {
+  const line = {
+    code,
+    reason: f.reason,
+    ...(f.path === undefined ? {} : { path: f.path }),
+    record: f.record,
+  };
+  try {
+    return JSON.stringify(line);
+  } catch {
+    const seen = new WeakSet<object>();
+    try {
+      return JSON.stringify(line, (_key, value: unknown) => {
+        if (typeof value === 'bigint') return value.toString();
+        if (typeof value === 'object' && value !== null) {
+          if (seen.has(value)) return '[circular]';
+          seen.add(value);
+        }
+        return value;
+      });
+    } catch (error) {
+      return JSON.stringify({
+        ...line,
+        record: `(the record cannot be written as JSON: ${error instanceof Error ? error.message : String(error)})`,
+      });
+    }
+  }
+}
+
 const exists = (path: string) =>
   stat(path).then(
     () => true,
@@ -171,6 +227,8 @@ const exists = (path: string) =>
 export class DatasetLake implements DatasetWriter {
   /** The last batch's `created`: batches of one process get increasing times, so a run's chunks list in order. */
   private lastCreated = 0;
+  /** Folders this process has made durable (created if missing, their parent fsynced): once each. */
+  private readonly durableDirs = new Map<string, Promise<void>>();
 
   constructor(
     readonly root: string,
@@ -212,6 +270,9 @@ export class DatasetLake implements DatasetWriter {
       }
     }
 
+    await this.durable(join(this.root, TMP));
+    // The batch's temp folder is not synced into `.tmp`: it is renamed away, and the rename's
+    // destination folder is what gets synced.
     const tmp = join(this.root, TMP, `${batchId}.${randomBytes(4).toString('hex')}`);
     await mkdir(join(tmp, 'data'), { recursive: true });
     await mkdir(join(tmp, 'meta'), { recursive: true });
@@ -232,12 +293,7 @@ export class DatasetLake implements DatasetWriter {
         const lines = failures.map((f) => {
           const code = f.code ?? SCHEMA_MISMATCH_CODE;
           errorCodes[code] = (errorCodes[code] ?? 0) + 1;
-          return JSON.stringify({
-            code,
-            reason: f.reason,
-            ...(f.path === undefined ? {} : { path: f.path }),
-            record: f.record,
-          });
+          return errorLine(code, f);
         });
         errorBytes = await writeDurable(join(tmp, 'meta', ROW_ERRORS_FILE), `${lines.join('\n')}\n`);
       }
@@ -261,7 +317,7 @@ export class DatasetLake implements DatasetWriter {
       await syncDir(join(tmp, 'data'));
       await syncDir(join(tmp, 'meta'));
       await syncDir(tmp);
-      await mkdir(join(this.root, datasetId), { recursive: true });
+      await this.durable(join(this.root, datasetId));
       try {
         await rename(tmp, finalDir);
       } catch (error) {
@@ -280,6 +336,17 @@ export class DatasetLake implements DatasetWriter {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /** Creates `dir` durably (see `mkdirDurable`) the first time this process needs it. */
+  private durable(dir: string): Promise<void> {
+    let done = this.durableDirs.get(dir);
+    if (!done) {
+      done = mkdirDurable(dir);
+      this.durableDirs.set(dir, done);
+      done.catch(() => this.durableDirs.delete(dir));
+    }
+    return done;
   }
 
   private nextCreated(): number {
@@ -376,7 +443,7 @@ export class DatasetLake implements DatasetWriter {
    * now; a folder without a readable manifest is not a batch and is removed.
    */
   async recover(): Promise<{ removed: number; finished: number }> {
-    await mkdir(this.root, { recursive: true });
+    await this.durable(this.root);
     let removed = 0;
     let finished = 0;
     const tmpRoot = join(this.root, TMP);
