@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { s3Connector } from '@inflow/connector-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_CONNECTORS, configFromEnv, findConnectorPackages, loadConnectors } from '../src/index.js';
+import { connectorScanFolders, projectRoot, scanFoldersFrom } from '../src/specs/discovery.js';
 import { startTestServer } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -279,4 +280,132 @@ describe('a server with discovery', () => {
       await t.close();
     }
   }, 60_000);
+});
+
+/** A package.json-only connector (no imports) at `at`; importing it sets `globalThis[marker]`. */
+function plainConnector(at: string, id: string, specId: string, marker: string): void {
+  mkdirSync(at, { recursive: true });
+  writeFileSync(
+    join(at, 'package.json'),
+    JSON.stringify({
+      name: `inflow-connector-${id}`,
+      version: '0.1.0',
+      type: 'module',
+      ...KEYWORDS,
+      exports: './index.js',
+    }),
+  );
+  writeFileSync(
+    join(at, 'index.js'),
+    `globalThis[${JSON.stringify(marker)}] = true;\nexport const connector = { specificationVersion: 'v1', id: '${id}', displayName: '${id}', connectionSpec: { id: '${specId}', name: '${id}-spec' }, spec: {} };\n`,
+  );
+}
+
+const writeJson = (path: string, value: unknown) => {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(value));
+};
+
+describe('the scan stops at the project root (review of issue 5, item 6)', () => {
+  // outer/node_modules/inflow-connector-planted   above every project: never imported
+  // outer/project/{package.json, node_modules/inflow-connector-local, src/}
+  // outer/ws/{package.json (workspaces apps/*), node_modules/inflow-connector-hoisted, apps/api/package.json, tools/x/package.json}
+  // outer/app/{package.json, node_modules/@inflow/server/{package.json, dist/}}   an installed server
+  let outer: string;
+  const PLANTED = '__inflowPlantedConnectorRan';
+  const globals = globalThis as Record<string, unknown>;
+  const ids = (connectors: { id: string }[]) => connectors.map((c) => c.id);
+
+  beforeAll(() => {
+    outer = realpathSync(mkdtempSync(join(tmpdir(), 'inflow-scan-')));
+    plainConnector(
+      join(outer, 'node_modules/inflow-connector-planted'),
+      'planted',
+      'd0000000-0000-4000-8000-00000000000d',
+      PLANTED,
+    );
+    writeJson(join(outer, 'project/package.json'), { name: 'app', private: true });
+    mkdirSync(join(outer, 'project/src'), { recursive: true });
+    plainConnector(
+      join(outer, 'project/node_modules/inflow-connector-local'),
+      'local',
+      'a0000000-0000-4000-8000-00000000000a',
+      '__inflowLocalConnectorRan',
+    );
+    writeJson(join(outer, 'ws/package.json'), { name: 'ws', private: true, workspaces: ['apps/*'] });
+    writeJson(join(outer, 'ws/apps/api/package.json'), { name: 'api' });
+    writeJson(join(outer, 'ws/tools/x/package.json'), { name: 'x' });
+    plainConnector(
+      join(outer, 'ws/node_modules/inflow-connector-hoisted'),
+      'hoisted',
+      'b0000000-0000-4000-8000-00000000000b',
+      '__inflowHoistedConnectorRan',
+    );
+    writeJson(join(outer, 'app/package.json'), { name: 'served', private: true });
+    writeJson(join(outer, 'app/node_modules/@inflow/server/package.json'), { name: '@inflow/server' });
+    mkdirSync(join(outer, 'app/node_modules/@inflow/server/dist'), { recursive: true });
+  });
+  afterAll(() => {
+    rmSync(outer, { recursive: true, force: true });
+    delete globals[PLANTED];
+  });
+
+  it("loads a connector package from the project's node_modules and never imports one in a node_modules above the project", async () => {
+    const { connectors, events } = await loadConnectors({
+      searchPaths: [join(outer, 'project/src')],
+      builtIns: [],
+    });
+    expect(ids(connectors)).toEqual(['local']);
+    expect(events.some((e) => e.package === 'inflow-connector-planted')).toBe(false);
+    expect(findConnectorPackages(join(outer, 'project/src'))).toEqual(['inflow-connector-local']);
+    expect(globals[PLANTED]).toBeUndefined();
+  });
+
+  it('a workspace member finds what npm hoisted to the workspace root; a folder the workspaces do not list stops at its own package.json', async () => {
+    expect(projectRoot(join(outer, 'ws/apps/api'))).toBe(join(outer, 'ws'));
+    const member = await loadConnectors({ searchPaths: [join(outer, 'ws/apps/api')], builtIns: [] });
+    expect(ids(member.connectors)).toEqual(['hoisted']);
+    expect(projectRoot(join(outer, 'ws/tools/x'))).toBe(join(outer, 'ws/tools/x'));
+    const other = await loadConnectors({ searchPaths: [join(outer, 'ws/tools/x')], builtIns: [] });
+    expect(ids(other.connectors)).toEqual([]);
+    expect(globals[PLANTED]).toBeUndefined();
+  });
+
+  it('an explicit name is looked for where the scan looks, not above the project', async () => {
+    const { connectors, events } = await loadConnectors({
+      searchPaths: [join(outer, 'project')],
+      explicit: ['inflow-connector-planted', 'inflow-connector-local'],
+      builtIns: [],
+    });
+    expect(ids(connectors)).toEqual(['local']);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        package: 'inflow-connector-planted',
+        message: expect.stringMatching(
+          /not installed \(npm install inflow-connector-planted\) in .*project\/node_modules; or give its path/,
+        ),
+      }),
+    );
+    expect(globals[PLANTED]).toBeUndefined();
+  });
+
+  it("an installed server scans its own package's node_modules chain up to the app that installed it", () => {
+    const server = join(outer, 'app/node_modules/@inflow/server');
+    expect(projectRoot(join(server, 'dist'))).toBe(join(outer, 'app'));
+    expect(scanFoldersFrom(join(server, 'dist'))).toEqual([
+      join(server, 'dist/node_modules'),
+      join(server, 'node_modules'),
+      join(outer, 'app/node_modules/@inflow/node_modules'),
+      join(outer, 'app/node_modules'),
+    ]);
+  });
+
+  it('by default scans the server package (its workspace, here the repository) and the working directory, nothing above the repository', () => {
+    const root = realpathSync(ROOT).replace(/\/$/, '');
+    const folders = connectorScanFolders();
+    expect(folders).toContain(join(root, 'packages/server/node_modules'));
+    expect(folders).toContain(join(root, 'node_modules'));
+    for (const folder of folders) expect(folder.startsWith(`${root}/`), folder).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { customerioConnector } from '@inflow/connector-customerio';
 import { postgresqlConnector } from '@inflow/connector-postgresql';
@@ -51,8 +51,9 @@ export interface LoadConnectorsOptions {
    */
   explicit?: readonly (AnySourceConnector | string)[] | undefined;
   /**
-   * Where the scan looks: each folder's `node_modules`, then its parents'. Default: the server's
-   * own folder (its dependencies) and the working directory (the project that runs it).
+   * Where the scan looks: each folder's `node_modules`, then its parents' up to the folder's
+   * project root (see `connectorScanFolders`), never above. Default: the server's own folder (its
+   * dependencies) and the working directory (the project that runs it).
    */
   searchPaths?: readonly string[] | undefined;
   /** Default `BUILT_IN_CONNECTORS`; tests give `[]` to see only what discovery adds. */
@@ -61,6 +62,7 @@ export interface LoadConnectorsOptions {
 
 type PackageJson = {
   name?: unknown;
+  workspaces?: unknown;
   version?: unknown;
   keywords?: unknown;
   exports?: unknown;
@@ -89,14 +91,111 @@ function listDir(dir: string): string[] {
 const isConnectorPackage = (pkg: PackageJson | undefined): boolean =>
   Array.isArray(pkg?.keywords) && pkg.keywords.includes(CONNECTOR_KEYWORD);
 
-/** Each `node_modules` from `from` up to the root, nearest first. */
-function nodeModulesChain(from: string): string[] {
-  const chain: string[] = [];
+const hasPackageJson = (dir: string): boolean => {
+  try {
+    return statSync(join(dir, 'package.json')).isFile();
+  } catch {
+    return false;
+  }
+};
+
+const insideNodeModules = (dir: string): boolean => dir.split(sep).includes('node_modules');
+
+/** A `workspaces` glob (npm's and yarn's: `packages/*`, `apps/**`, `./tools/x`) as a regular expression. */
+function workspacePattern(glob: string): RegExp {
+  const g = glob.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
+  let re = '';
+  for (let i = 0; i < g.length; i++) {
+    const c = g[i] as string;
+    if (c === '*' && g[i + 1] === '*') {
+      i++;
+      if (g[i + 1] === '/') {
+        i++;
+        re += '(?:.*/)?';
+      } else re += '.*';
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Whether the package.json in `root` lists `member` (a folder below it) among its workspaces. */
+function listsWorkspace(root: string, member: string): boolean {
+  const declared = readPackageJson(root)?.workspaces;
+  const globs = Array.isArray(declared)
+    ? declared
+    : ((declared as { packages?: unknown } | undefined)?.packages ?? []);
+  if (!Array.isArray(globs)) return false;
+  const rel = relative(root, member).split(sep).join('/');
+  let listed = false;
+  for (const glob of globs) {
+    if (typeof glob !== 'string') continue;
+    if (glob.startsWith('!')) {
+      if (workspacePattern(glob.slice(1)).test(rel)) listed = false;
+    } else if (workspacePattern(glob).test(rel)) listed = true;
+  }
+  return listed;
+}
+
+/**
+ * The project `from` belongs to: the first folder at or above it that holds a package.json and is
+ * not itself inside a `node_modules` (an installed package's package.json is not a project's),
+ * widened to the workspace root whose `workspaces` list that folder (npm hoists a workspace's
+ * dependencies there). Undefined when there is none.
+ */
+export function projectRoot(from: string): string | undefined {
+  let found: string | undefined;
   for (let dir = resolve(from); ; dir = dirname(dir)) {
-    chain.push(join(dir, 'node_modules'));
-    if (dirname(dir) === dir) return chain;
+    if (!insideNodeModules(dir) && hasPackageJson(dir)) {
+      found = dir;
+      break;
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+  for (let dir = dirname(found); ; dir = dirname(dir)) {
+    if (listsWorkspace(dir, found)) return dir;
+    if (dirname(dir) === dir) return found;
   }
 }
+
+/**
+ * The `node_modules` folders a scan from `from` looks in, nearest first: those Node resolves a
+ * module in `from` from, but only up to `from`'s project root (see `projectRoot`), never above:
+ * a package dropped in a `node_modules` above the project (`/tmp/node_modules` for a server run
+ * in `/tmp/x`) is not the project's and is never imported. Without a project root, the scan stops
+ * at the folder holding the outermost `node_modules` that `from` is in (a global install's
+ * prefix), or looks only in `from`'s own `node_modules`.
+ */
+export function scanFoldersFrom(from: string): string[] {
+  const start = resolve(from);
+  let stop = projectRoot(start);
+  if (stop === undefined) {
+    const parts = start.split(sep);
+    const outer = parts.indexOf('node_modules');
+    stop = outer > 0 ? parts.slice(0, outer).join(sep) || sep : start;
+  }
+  const folders: string[] = [];
+  for (let dir = start; ; dir = dirname(dir)) {
+    // As Node does: `a/node_modules/node_modules` is never looked in.
+    if (basename(dir) !== 'node_modules') folders.push(join(dir, 'node_modules'));
+    if (dir === stop || dirname(dir) === dir) return folders;
+  }
+}
+
+/**
+ * Every `node_modules` folder discovery scans, nearest first and each once: for each search path
+ * (default: the server's own folder and the working directory), `scanFoldersFrom`.
+ */
+export function connectorScanFolders(searchPaths: readonly string[] = defaultSearchPaths()): string[] {
+  const folders: string[] = [];
+  for (const from of searchPaths) {
+    for (const folder of scanFoldersFrom(from)) if (!folders.includes(folder)) folders.push(folder);
+  }
+  return folders;
+}
+
+const defaultSearchPaths = (): string[] => [here, process.cwd()];
 
 /** The package folders under one `node_modules`, by name (scoped ones as `@scope/name`). */
 function packagesIn(nodeModules: string): [name: string, dir: string][] {
@@ -117,17 +216,15 @@ function packagesIn(nodeModules: string): [name: string, dir: string][] {
 /** Installed packages with the keyword, nearest first; a name found twice keeps its nearest copy. */
 function scan(searchPaths: readonly string[]): Map<string, string> {
   const found = new Map<string, string>();
-  for (const from of searchPaths) {
-    for (const nodeModules of nodeModulesChain(from)) {
-      for (const [name, dir] of packagesIn(nodeModules)) {
-        if (!found.has(name) && isConnectorPackage(readPackageJson(dir))) found.set(name, dir);
-      }
+  for (const nodeModules of connectorScanFolders(searchPaths)) {
+    for (const [name, dir] of packagesIn(nodeModules)) {
+      if (!found.has(name) && isConnectorPackage(readPackageJson(dir))) found.set(name, dir);
     }
   }
   return found;
 }
 
-/** Package names with the keyword `inflow-connector` in the `node_modules` folders above `from`. */
+/** Package names with the keyword `inflow-connector` in the `node_modules` folders a scan from `from` looks in (see `scanFoldersFrom`). */
 export function findConnectorPackages(from: string): string[] {
   return [...scan([from]).keys()].sort();
 }
@@ -215,11 +312,11 @@ function locate(spec: string, searchPaths: readonly string[]): { dir?: string; f
       return undefined;
     }
   }
-  for (const from of searchPaths) {
-    for (const nodeModules of nodeModulesChain(from)) {
-      const dir = join(nodeModules, spec);
-      if (readPackageJson(dir)) return { dir };
-    }
+  // Named packages are looked for where the scan looks, not above the project: a listed name
+  // that is not installed must not pick up a same-named package dropped higher up.
+  for (const nodeModules of connectorScanFolders(searchPaths)) {
+    const dir = join(nodeModules, spec);
+    if (readPackageJson(dir)) return { dir };
   }
   return undefined;
 }
@@ -272,7 +369,7 @@ export async function loadConnectors(options: LoadConnectorsOptions = {}): Promi
   const events: ConnectorLoadEvent[] = [];
   const connectors: AnySourceConnector[] = [];
   const owners = new Map<string, string>();
-  const searchPaths = options.searchPaths ?? [here, process.cwd()];
+  const searchPaths = options.searchPaths ?? defaultSearchPaths();
 
   /** Adds a connector unless something already serves its spec id, spec name or connector id. */
   const add = (connector: AnySourceConnector, from: string, pkg?: string): boolean => {
@@ -344,7 +441,7 @@ export async function loadConnectors(options: LoadConnectorsOptions = {}): Promi
           package: entry,
           message: looksLikePath(entry)
             ? `skipped connector ${entry}: no such file or folder`
-            : `skipped connector package ${entry}: it is not installed (npm install ${entry})`,
+            : `skipped connector package ${entry}: it is not installed (npm install ${entry}) in ${connectorScanFolders(searchPaths).join(', ')}; or give its path`,
         });
         continue;
       }
