@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { customerioSignature } from '@inflow/connector-customerio';
@@ -51,10 +53,17 @@ describe('POST /collection/{inletId}', () => {
       envelope(schemaId, datasetId, { _extconndev: { email: 'one@example.com', seq: 1 } }),
     );
     expect(res.status).toBe(200);
-    expect(Object.keys(res.body as object).sort()).toEqual(['inletId', 'receivedTimeMs', 'xactionId']);
+    // Validated asynchronously: the body says so (reference §6.3).
+    expect(Object.keys(res.body as object).sort()).toEqual([
+      'inletId',
+      'receivedTimeMs',
+      'syncValidation',
+      'xactionId',
+    ]);
     expect(res.body).toMatchObject({
       inletId: open.inletId,
       xactionId: expect.stringMatching(/^\d+:\d+:\d+$/),
+      syncValidation: { skipped: true },
     });
     expect(open.inletUrl).toBe(`${t.url}/collection/${open.inletId}`);
     const { rows } = await eventually(async () => {
@@ -427,5 +436,179 @@ describe('the log behind the inlets', () => {
     const seqs = new Set(rows.map((r) => (r._extconndev as { seq?: number })?.seq));
     for (let i = 0; i < n; i++) expect(seqs.has(10_000 + i)).toBe(true);
     expect(readdirSync(join(dataDir, 'streaming', 'log')).filter((f) => f.endsWith('.log'))).toHaveLength(1);
+  });
+});
+
+describe('review fixes (issue 5)', () => {
+  it('logs a batch request in about its own size: accepted messages as a bitmap, xactionIds derived (item 7)', async () => {
+    const streaming = t.server.app.streaming;
+    if (!streaming) throw new Error('streaming is not open');
+    const flowId = await createRawFlow(t, open.connectionId, schemaId, datasetId);
+    const messages = Array.from({ length: 20_000 }, (_, i) => (i % 1000 === 999 ? 'refused' : {}));
+    const raw = JSON.stringify({ messages });
+    const before = streaming.log.stats.bytes;
+    const res = await call(t.url, 'POST', `/collection/batch/${open.inletId}?x-adobe-flow-id=${flowId}`, {
+      raw,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(207);
+    const body = res.body as { batchId: string; responses: Record<string, unknown>[] };
+    expect(body.responses).toHaveLength(20_000);
+    expect(body.responses[0]).toEqual({ xactionId: `${body.batchId}:0` });
+    expect(body.responses[999]).toMatchObject({ statusCode: 400 });
+    expect(body.responses[19_998]).toEqual({ xactionId: `${body.batchId}:19998` });
+    // One frame: the body's bytes and a header of a few hundred bytes (it was one xactionId string
+    // per message, ~25 bytes each: 8× this body).
+    expect(streaming.log.stats.bytes - before).toBeLessThan(Buffer.byteLength(raw) + 4096);
+
+    // XDM envelopes to two datasets, with refused ones between: each lands where it was addressed.
+    const other = await createSchemaAndDataset(t, 'second');
+    const res2 = await stream(`/collection/batch/${open.inletId}`, {
+      messages: [
+        envelope(schemaId, datasetId, { _extconndev: { seq: 300 } }),
+        { nope: true },
+        envelope(other.schemaId, other.datasetId, { _extconndev: { seq: 301 } }),
+        envelope(other.schemaId, other.datasetId, { _extconndev: { seq: 302 } }),
+        envelope(schemaId, datasetId, { _extconndev: { seq: 303 } }),
+      ],
+    });
+    expect(
+      (res2.body as { responses: Record<string, unknown>[] }).responses.map((r) => Object.keys(r)),
+    ).toEqual([['xactionId'], ['statusCode', 'message'], ['xactionId'], ['xactionId'], ['xactionId']]);
+    await streaming.consumer.idle();
+    const seqs = (rows: Record<string, unknown>[]) =>
+      rows
+        .map((r) => (r._extconndev as { seq?: number })?.seq)
+        .filter((s) => s !== undefined && s >= 300 && s < 400);
+    expect(seqs((await readDataset(dataDir, datasetId)).rows).sort()).toEqual([300, 303]);
+    expect(seqs((await readDataset(dataDir, other.datasetId)).rows).sort()).toEqual([301, 302]);
+  });
+
+  it('refuses a header.flowId of another inlet or of a disabled flow, and a repeated x-adobe-flow-id', async () => {
+    const prefix = `inletId: [${open.inletId}] imsOrgId: [${t.orgId}]`;
+    const foreign = await createRawFlow(t, authed.connectionId, schemaId, datasetId);
+    const disabled = await createRawFlow(t, open.connectionId, schemaId, datasetId);
+    const mine = await createRawFlow(t, open.connectionId, schemaId, datasetId);
+    const etag = (
+      (await call(t.url, 'GET', `/data/foundation/flowservice/flows/${disabled}`, { headers: t.headers }))
+        .body as { items: { etag: string }[] }
+    ).items[0]?.etag as string;
+    const off = await call(
+      t.url,
+      'POST',
+      `/data/foundation/flowservice/flows/${disabled}/action?op=disable`,
+      {
+        headers: { ...t.headers, 'if-match': etag },
+      },
+    );
+    expect(off.status).toBe(200);
+    const withFlow = (flowId: string) => {
+      const e = envelope(schemaId, datasetId, { _extconndev: { seq: 400 } });
+      return { ...e, header: { ...e.header, flowId } };
+    };
+    for (const [flowId, why] of [
+      [foreign, /is not a flow of this inlet/],
+      [disabled, /is disabled/],
+      ['00000000-0000-0000-0000-000000000000', /is not a flow of this inlet/],
+    ] as const) {
+      const res = await stream(`/collection/${open.inletId}`, withFlow(flowId));
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ status: 400, title: 'Invalid XDM Message Format' });
+      const message = (res.body as { report: { message: string } }).report.message;
+      expect(message.startsWith(`${prefix} Message has a header.flowId`)).toBe(true);
+      expect(message).toMatch(why);
+      const batch = await stream(`/collection/batch/${open.inletId}`, { messages: [withFlow(flowId)] });
+      expect((batch.body as { responses: unknown[] }).responses[0]).toMatchObject({
+        statusCode: 400,
+        message: expect.stringMatching(why),
+      });
+    }
+    expect((await stream(`/collection/${open.inletId}`, withFlow(mine))).status).toBe(200);
+
+    const event = { event_id: 'twice', object_type: 'email', metric: 'opened', timestamp: 1 };
+    for (const path of [`/collection/${open.inletId}`, `/collection/batch/${open.inletId}`]) {
+      const body = path.includes('batch') ? { messages: [event] } : event;
+      const repeated = await stream(`${path}?x-adobe-flow-id=${mine}&x-adobe-flow-id=${mine}`, body);
+      expect(repeated.status).toBe(400);
+      expect(repeated.body).toMatchObject({ report: { message: expect.stringMatching(/more than once/) } });
+      const disagree = await stream(`${path}?x-adobe-flow-id=${mine}`, body, { 'x-adobe-flow-id': disabled });
+      expect(disagree.status).toBe(400);
+    }
+  });
+
+  it('stops reading an oversized chunked body after the 413 and closes the connection', async () => {
+    const url = new URL(t.url);
+    const socket = connect(Number(url.port), url.hostname);
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('utf8');
+    });
+    const closed = new Promise<void>((resolve) => {
+      socket.on('close', () => resolve());
+      socket.on('error', () => resolve());
+    });
+    socket.write(
+      `POST /collection/${open.inletId} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    );
+    // Up to 256 MB, as fast as the server takes it: before the fix it read (and dropped) all of it.
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const frame = Buffer.concat([
+      Buffer.from(`${chunk.length.toString(16)}\r\n`),
+      chunk,
+      Buffer.from('\r\n'),
+    ]);
+    let sent = 0;
+    while (!socket.destroyed && sent < 256 * 1024 * 1024) {
+      if (!socket.write(frame)) {
+        await Promise.race([once(socket, 'drain'), closed]);
+      }
+      sent += chunk.length;
+    }
+    await closed;
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(answer).toContain('"title":"Payload Too Large"');
+  });
+
+  it('answers 409 naming the source connection when its stored params no longer parse or decrypt', async () => {
+    const cio = await createSchemaAndDataset(t, 'cio-broken');
+    for (const damage of [
+      { webhookSigningKey: ['not', 'a', 'string'] },
+      { webhookSigningKey: `enc:v1:${Buffer.alloc(40, 7).toString('base64url')}` },
+    ]) {
+      const flow = await createCustomerioFlow(t, cio.schemaId, cio.datasetId, SIGNING_KEY);
+      const got = await call(t.url, 'GET', `/data/foundation/flowservice/flows/${flow.flowId}`, {
+        headers: t.headers,
+      });
+      const sourceId = (got.body as { items: { sourceConnectionIds: string[] }[] }).items[0]
+        ?.sourceConnectionIds[0] as string;
+      await t.server.services.store.db.query(
+        `update resources set doc = jsonb_set(doc, '{params}', $1::jsonb), body = null where kind = 'sourceConnections' and id = $2`,
+        [JSON.stringify(damage), sourceId],
+      );
+      const now = String(Math.floor(Date.now() / 1000));
+      const raw = JSON.stringify({
+        event_id: 'e',
+        object_type: 'customer',
+        metric: 'subscribed',
+        timestamp: 1,
+      });
+      const res = await call(t.url, 'POST', `/collection/${flow.inletId}?x-adobe-flow-id=${flow.flowId}`, {
+        raw,
+        headers: {
+          'content-type': 'application/json',
+          'x-cio-timestamp': now,
+          'x-cio-signature': customerioSignature(SIGNING_KEY, now, raw),
+        },
+      });
+      expect(res.status, res.text).toBe(409);
+      expect(res.body).toMatchObject({
+        status: 409,
+        title: 'Conflict',
+        report: { message: expect.stringContaining(`source connection ${sourceId}`) },
+      });
+    }
   });
 });

@@ -7,9 +7,16 @@ import { FlowProblem } from '../errors.js';
 import type { RouteDef, RouteTable } from '../http/route.js';
 import type { Services } from '../services.js';
 import type { Doc, Scope } from '../store/resources.js';
-import { type EntryBody, type EntryHeader, entryPieces } from '../streaming/entry.js';
+import { batchLayout, type EntryBody, type EntryHeader, entryPieces } from '../streaming/entry.js';
 import { openStreaming, type Streaming, type StreamingOptions } from '../streaming/index.js';
-import { INLET_ID, type Inlet, type InletFlow, type MaybePromise } from '../streaming/inlets.js';
+import {
+  AmbiguousInletError,
+  INLET_ID,
+  type Inlet,
+  type InletFlow,
+  type MaybePromise,
+  StoredParamsError,
+} from '../streaming/inlets.js';
 import { LogWriteError } from '../streaming/log.js';
 import {
   datasetMatchesSchema,
@@ -203,16 +210,35 @@ export function registerCollection(
     }
   }
 
+  /** Why `flow` may not take data through `inlet`, or undefined when it may. */
+  function flowRefusal(inlet: Inlet, flowId: string, flow: InletFlow | undefined): string | undefined {
+    const onThisInlet =
+      flow &&
+      (inlet.flowId
+        ? flow.flowId === inlet.flowId
+        : flow.baseConnectionIds.includes(inlet.connectionId ?? ''));
+    if (!flow || !onThisInlet) return `${FLOW_ID_HEADER} ${flowId} is not a flow of this inlet`;
+    if (flow.state !== 'enabled') {
+      return `the flow ${flowId} is ${flow.state}: enable it (POST /flows/${flowId}/action?op=enable)`;
+    }
+    return undefined;
+  }
+
   /** The flow raw data is addressed to (header or query), or the inlet's own flow. */
   function flowOf(incoming: Incoming, inlet: Inlet): MaybePromise<InletFlow | undefined> {
     const fromHeader = incoming.headers[FLOW_ID_HEADER];
     const fromQuery = incoming.query[FLOW_ID_HEADER];
-    const given =
-      typeof fromHeader === 'string' && fromHeader !== ''
-        ? fromHeader
-        : typeof fromQuery === 'string' && fromQuery !== ''
-          ? fromQuery
-          : undefined;
+    // One flow per request: a repeated parameter, or a header and a parameter that disagree, is
+    // not guessed at.
+    if (Array.isArray(fromQuery)) throw badRequest(`${FLOW_ID_HEADER} is given more than once in the query`);
+    const header = typeof fromHeader === 'string' && fromHeader !== '' ? fromHeader : undefined;
+    const query = typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined;
+    if (header && query && header !== query) {
+      throw badRequest(
+        `the ${FLOW_ID_HEADER} header (${header}) and query parameter (${query}) name different flows`,
+      );
+    }
+    const given = header ?? query;
     if (given && inlet.flowId && given !== inlet.flowId) {
       throw badRequest(`this inlet belongs to flow ${inlet.flowId}; ${FLOW_ID_HEADER} names ${given}`);
     }
@@ -220,20 +246,9 @@ export function registerCollection(
     if (!flowId) return undefined;
     const found = ready().inlets.flow(inlet.scope, flowId);
     const check = (flow: InletFlow | undefined): InletFlow => {
-      const onThisInlet =
-        flow &&
-        (inlet.flowId
-          ? flow.flowId === inlet.flowId
-          : flow.baseConnectionIds.includes(inlet.connectionId ?? ''));
-      if (!flow || !onThisInlet) {
-        throw badRequest(`${FLOW_ID_HEADER} ${flowId} is not a flow of this inlet`);
-      }
-      if (flow.state !== 'enabled') {
-        throw badRequest(
-          `the flow ${flowId} is ${flow.state}: enable it (POST /flows/${flowId}/action?op=enable)`,
-        );
-      }
-      return flow;
+      const refusal = flowRefusal(inlet, flowId, flow);
+      if (refusal) throw badRequest(refusal);
+      return flow as InletFlow;
     };
     return found instanceof Promise ? found.then(check) : check(found);
   }
@@ -269,8 +284,19 @@ export function registerCollection(
     const header = (message as { header: Record<string, unknown> }).header;
     const schemaId = (header.schemaRef as { id: string }).id;
     const datasetId = header.datasetId as string | undefined;
+    const flowId = typeof header.flowId === 'string' ? header.flowId : undefined;
+    if (flowId) {
+      // A header.flowId must be a flow of this inlet, and enabled, whether or not it picks the dataset.
+      const found = ready().inlets.flow(inlet.scope, flowId);
+      const next = (flow: InletFlow | undefined): MaybePromise<Checked> => {
+        const refusal = flowRefusal(inlet, flowId, flow);
+        if (refusal)
+          return { ok: false, message: `Message has a header.flowId that cannot take it: ${refusal}` };
+        return datasetId ? checkDataset(inlet, datasetId, schemaId) : checkViaFlow(inlet, flowId, schemaId);
+      };
+      return found instanceof Promise ? found.then(next) : next(found);
+    }
     if (datasetId) return checkDataset(inlet, datasetId, schemaId);
-    if (typeof header.flowId === 'string') return checkViaFlow(inlet, header.flowId, schemaId);
     return {
       ok: false,
       message: 'Message has no header.datasetId (nor a header.flowId with a target dataset)',
@@ -278,8 +304,6 @@ export function registerCollection(
   }
 
   async function checkViaFlow(inlet: Inlet, flowId: string, schemaId: string): Promise<Checked> {
-    const flow = await ready().inlets.flow(inlet.scope, flowId);
-    if (!flow) return { ok: false, message: `Message has a header.flowId ${flowId} that is not a flow` };
     let datasetId: string;
     try {
       datasetId = await flowDataset(inlet.scope, flowId);
@@ -356,7 +380,7 @@ export function registerCollection(
     inlet: Inlet,
     receivedTimeMs: number,
     body: EntryBody,
-    xactionIds: (string | null)[],
+    xactionIds: (string | null)[] | undefined,
     flow: InletFlow | undefined,
     datasetIds?: (string | null)[],
   ): EntryHeader {
@@ -367,17 +391,21 @@ export function registerCollection(
       sandbox: inlet.scope.sandbox,
       receivedTimeMs,
       body,
-      xactionIds,
     };
+    if (xactionIds) header.xactionIds = xactionIds;
     if (flow) header.flowId = flow.flowId;
     if (datasetIds) header.datasetIds = datasetIds;
     return header;
   }
 
-  /** The 200 body, `{inletId, xactionId, receivedTimeMs}` (ids are hex, digits and colons: nothing to escape). */
-  const acked = (inletId: string, xactionId: string, receivedTimeMs: number): Answer => ({
+  /**
+   * The 200 body, `{inletId, xactionId, receivedTimeMs}`, plus `syncValidation: {skipped: true}`
+   * when the message was not validated before the ack (reference §6.3). Ids are hex, digits and
+   * colons: nothing to escape.
+   */
+  const acked = (inletId: string, xactionId: string, receivedTimeMs: number, validated: boolean): Answer => ({
     status: 200,
-    body: `{"inletId":"${inletId}","xactionId":"${xactionId}","receivedTimeMs":${receivedTimeMs}}`,
+    body: `{"inletId":"${inletId}","xactionId":"${xactionId}","receivedTimeMs":${receivedTimeMs}${validated ? '' : ',"syncValidation":{"skipped":true}'}}`,
   });
 
   /** `POST /collection/{inletId}`. */
@@ -430,7 +458,7 @@ export function registerCollection(
         headerOf(inlet, receivedTimeMs, 'records', xactionIds, flow),
         Buffer.from(JSON.stringify(records)),
       );
-      return acked(inlet.inletId, xactionId, receivedTimeMs);
+      return acked(inlet.inletId, xactionId, receivedTimeMs, sync);
     }
     const message = parseJson(bytes);
     let checked: Checked;
@@ -451,7 +479,7 @@ export function registerCollection(
     }
     const datasetIds = flow ? undefined : [checked.ok ? (checked.datasetId ?? null) : null];
     await append(headerOf(inlet, receivedTimeMs, 'one', [xactionId], flow, datasetIds), bytes);
-    return acked(inlet.inletId, xactionId, receivedTimeMs);
+    return acked(inlet.inletId, xactionId, receivedTimeMs, sync);
   }
 
   /**
@@ -481,8 +509,8 @@ export function registerCollection(
     const batchId = ids.next(receivedTimeMs);
     if (flow) await flowDataset(inlet.scope, flow.flowId);
     const responses: string[] = [];
-    const xactionIds: (string | null)[] = [];
-    const datasetIds: (string | null)[] = [];
+    const acceptedFlags: boolean[] = [];
+    const datasetIds: string[] = [];
     let accepted = 0;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i];
@@ -497,21 +525,20 @@ export function registerCollection(
       }
       if (!checked.ok) {
         responses.push(JSON.stringify({ statusCode: 400, message: `${prefix} ${checked.message}` }));
-        xactionIds.push(null);
-        datasetIds.push(null);
+        acceptedFlags.push(false);
         continue;
       }
-      const xactionId = `${batchId}:${i}`;
-      responses.push(`{"xactionId":"${xactionId}"}`);
-      xactionIds.push(xactionId);
-      datasetIds.push(checked.datasetId ?? null);
+      responses.push(`{"xactionId":"${batchId}:${i}"}`);
+      acceptedFlags.push(true);
+      if (!flow) datasetIds.push(checked.datasetId as string);
       accepted++;
     }
     if (accepted > 0) {
-      await append(
-        headerOf(inlet, receivedTimeMs, 'batch', xactionIds, flow, flow ? undefined : datasetIds),
-        bytes,
-      );
+      // The frame header says which messages were accepted (a bitmap) and their datasets (runs),
+      // not one xactionId per message: the consumer derives `{batchId}:{i}` again.
+      const header = headerOf(inlet, receivedTimeMs, 'batch', undefined, flow);
+      header.batch = batchLayout(batchId, acceptedFlags, flow ? undefined : datasetIds);
+      await append(header, bytes);
     }
     return {
       status: 207,
@@ -548,6 +575,24 @@ export function registerCollection(
   /** Anything thrown, as the streaming service's error shape. */
   function failure(error: Error): Answer {
     if (error instanceof InletProblem) return problemAnswer(error);
+    if (error instanceof StoredParamsError) {
+      // The source connection's stored state is wrong, not the request: 409, naming it, so the
+      // sender sees a refusal (nothing was stored) and an operator can fix the connection.
+      app.log.error({ flowId: error.flowId, sourceConnectionId: error.sourceConnectionId }, error.message);
+      return problemAnswer(
+        new InletProblem(
+          409,
+          'Conflict',
+          `${error.message}: the flow ${error.flowId} cannot take data until it is fixed (PATCH /sourceConnections/${error.sourceConnectionId})`,
+        ),
+      );
+    }
+    if (error instanceof AmbiguousInletError) {
+      app.log.error({}, error.message);
+      return problemAnswer(
+        new InletProblem(409, 'Conflict', 'this inlet id is claimed more than once: the request is refused'),
+      );
+    }
     if (error instanceof FlowProblem) {
       return problemAnswer(new InletProblem(error.status, 'Bad Request', error.message));
     }
@@ -649,15 +694,27 @@ export function registerCollection(
     return query;
   }
 
-  function writeAnswer(res: ServerResponse, answer: Answer): void {
+  function writeAnswer(res: ServerResponse, answer: Answer, close = false): void {
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(answer.body),
       'x-request-id': randomUUID(),
     };
     if (answer.retryAfter) headers['retry-after'] = answer.retryAfter;
+    if (close) headers.connection = 'close';
     res.writeHead(answer.status, headers);
     res.end(answer.body);
+  }
+
+  /**
+   * The 413, and no more reading: the rest of an oversized body (declared, or a chunked body that
+   * went past the limit) could be any size, so the answer says `Connection: close`, the request
+   * stops being read, and the socket is closed once the answer is out.
+   */
+  function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+    req.pause();
+    res.once('finish', () => req.socket.destroy());
+    writeAnswer(res, problemAnswer(tooLarge()), true);
   }
 
   /** Reads the body (≤ 1 MB), then serves. The checks mirror Fastify's for the other routes. */
@@ -680,7 +737,7 @@ export function registerCollection(
       return;
     }
     if (length !== undefined && Number(length) > BODY_LIMIT) {
-      refuse(tooLarge());
+      refuseTooLarge(req, res);
       return;
     }
     const run = (body: Buffer | undefined) => {
@@ -702,7 +759,7 @@ export function registerCollection(
       if (size > BODY_LIMIT) {
         over = true;
         chunks.length = 0;
-        writeAnswer(res, problemAnswer(tooLarge()));
+        refuseTooLarge(req, res);
         return;
       }
       chunks.push(chunk);
@@ -741,6 +798,7 @@ export function registerCollection(
     streaming = await openStreaming(services, {
       ...options,
       warn: (message, detail) => app.log.warn(detail ?? {}, message),
+      error: (message, detail) => app.log.error(detail ?? {}, message),
     });
     child.addHook('onClose', async () => {
       await streaming?.close();
@@ -756,6 +814,14 @@ export function registerCollection(
   });
   app.addHook('onReady', async () => {
     installFastPath(app.server);
+  });
+  // A consumer that stopped for good (a checkpoint it cannot trust, a corrupt log) makes the
+  // server not ready: inlets still ack into the log, but nothing lands until an operator acts.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method !== 'GET' || req.url.split('?')[0] !== '/ready') return;
+    const fault = streaming?.fault();
+    if (fault === undefined) return;
+    return reply.code(503).send({ status: 'not ready', streaming: { error: fault } });
   });
   app.decorate('streaming', {
     getter: () => streaming,

@@ -194,21 +194,44 @@ async function build(input: z.output<typeof flowCreate>, { services, scope }: Bu
   };
 }
 
-/** A streaming flow's inlet: its base connection's (HTTP API), or one of its own (webhook sources). */
+/** A webhook flow's own inlet URL: the server's public URL, `/collection/`, 64 hex digits. */
+const OWN_INLET_URL = /\/collection\/[0-9a-f]{64}$/;
+
+const baseConnectionOf = (doc: Record<string, unknown> | undefined) =>
+  (doc?.inheritedAttributes as { sourceConnections?: { baseConnection?: { id: string } }[] } | undefined)
+    ?.sourceConnections?.[0]?.baseConnection;
+
+/**
+ * A streaming flow's inlet: its base connection's (HTTP API), or one of its own (webhook sources,
+ * which have no base connection). `options.inletUrl` is the service's: the inlet lookup trusts
+ * it, so whatever a client sends there is replaced on every create and PATCH, of any flow. A flow
+ * that does not stream has none.
+ */
 async function inletUrlFor(
   built: Record<string, unknown>,
   { services, scope, existing }: BuildContext,
 ): Promise<string | undefined> {
   const flowSpec = services.specs.flowSpec((built.flowSpec as { id: string }).id);
   if (!flowSpec || !isStreaming(flowSpec)) return undefined;
-  const previous = (existing?.options as { inletUrl?: string } | undefined)?.inletUrl;
-  if (previous) return previous;
-  const source = (built.inheritedAttributes as { sourceConnections: { baseConnection?: { id: string } }[] })
-    .sourceConnections[0];
-  if (source?.baseConnection) {
-    const base = await services.store.get('connections', scope, source.baseConnection.id);
-    const url = (base?.doc.auth as { params?: { inletUrl?: string } } | undefined)?.params?.inletUrl;
-    if (url) return url;
+  const base = baseConnectionOf(built);
+  if (base) {
+    const connection = await services.store.get('connections', scope, base.id);
+    return (connection?.doc.auth as { params?: { inletUrl?: string } } | undefined)?.params?.inletUrl;
+  }
+  // A webhook flow keeps the inlet the service gave it (the URL configured in the sender), as
+  // long as the stored flow was one too: a stored URL of any other flow was never the service's.
+  const previous = (existing?.options as { inletUrl?: unknown } | undefined)?.inletUrl;
+  const existingSpec = existing
+    ? services.specs.flowSpec((existing.flowSpec as { id: string }).id)
+    : undefined;
+  if (
+    typeof previous === 'string' &&
+    OWN_INLET_URL.test(previous) &&
+    existingSpec &&
+    isStreaming(existingSpec) &&
+    !baseConnectionOf(existing)
+  ) {
+    return previous;
   }
   return `${services.publicUrl()}/collection/${randomHex(32)}`;
 }
@@ -238,8 +261,14 @@ export const flowsKind: ResourceKind<typeof flowCreate> = {
   ],
   async build(input, ctx) {
     const built = await build(input, ctx);
+    // The client's `options.inletUrl`, if any, is dropped: reference §3.6 lists it among a flow's
+    // options but says nothing of clients setting it, and an inlet id a client could choose would
+    // let it take over another tenant's inlet. Overwritten rather than refused, so a PATCH of a
+    // document as it was read (inletUrl included) still works.
+    const { inletUrl: _sent, ...options } = (built.options ?? {}) as Record<string, unknown>;
     const inletUrl = await inletUrlFor(built, ctx);
-    if (inletUrl) built.options = { ...(built.options as object | undefined), inletUrl };
+    if (inletUrl) options.inletUrl = inletUrl;
+    if (inletUrl || built.options !== undefined) built.options = options;
     return built;
   },
   extras: async (built) => ({

@@ -29,6 +29,8 @@ const MARK = 'inflowStreamingConsumer';
 export interface ConsumerHandle {
   readonly stats: ConsumerStats;
   readonly committedOffset: number;
+  /** Why the consumer stopped for good, if it did (see `StreamConsumer.fault`). */
+  readonly fault: string | undefined;
   /** Resolves once everything durable in the log now has landed (or the consumer stopped). */
   idle(): Promise<void>;
   stop(): Promise<void>;
@@ -54,8 +56,9 @@ type ToWorker =
 
 type FromWorker =
   | { type: 'store'; id: number; method: string; args: unknown[] }
-  | { type: 'progress'; stats: ConsumerStats; offset: number }
+  | { type: 'progress'; stats: ConsumerStats; offset: number; fault?: string }
   | { type: 'warn'; message: string; detail?: Record<string, unknown> }
+  | { type: 'error'; message: string; detail?: Record<string, unknown> }
   | { type: 'delete-before'; offset: number }
   | { type: 'stopped' };
 
@@ -108,6 +111,8 @@ export function startConsumerWorker(args: {
     options: { flushMs: options.flushMs, batchRecords: options.batchRecords },
   };
   const warn = (message: string, detail?: Record<string, unknown>) => options.warn?.(message, detail);
+  const error = (message: string, detail?: Record<string, unknown>) =>
+    (options.error ?? options.warn)?.(message, detail);
 
   let stats: ConsumerStats = {
     consumed: 0,
@@ -116,8 +121,11 @@ export function startConsumerWorker(args: {
     batches: 0,
     deadLettered: 0,
     duplicates: 0,
+    splitRanges: 0,
+    unlandable: 0,
   };
   let offset = -1;
+  let fault: string | undefined;
   let stopping = false;
   let stopped = false;
   let worker: Worker;
@@ -127,7 +135,7 @@ export function startConsumerWorker(args: {
   const settle = () => {
     const left: typeof waiters = [];
     for (const w of waiters) {
-      if (stopped || offset >= w.target) w.resolve();
+      if (stopped || fault !== undefined || offset >= w.target) w.resolve();
       else left.push(w);
     }
     waiters = left;
@@ -139,6 +147,9 @@ export function startConsumerWorker(args: {
     },
     get committedOffset() {
       return offset;
+    },
+    get fault() {
+      return fault;
     },
     idle() {
       const target = log.durableEnd;
@@ -202,6 +213,7 @@ export function startConsumerWorker(args: {
           case 'progress':
             stats = message.stats;
             offset = message.offset;
+            fault = message.fault;
             if (!started) {
               started = true;
               resolve(handle);
@@ -210,6 +222,9 @@ export function startConsumerWorker(args: {
             break;
           case 'warn':
             warn(message.message, message.detail);
+            break;
+          case 'error':
+            error(message.message, message.detail);
             break;
           case 'delete-before':
             log.deleteBefore(message.offset).catch((error: unknown) =>
@@ -273,10 +288,17 @@ async function runWorker(setup: WorkerSetup): Promise<void> {
     {
       ...setup.options,
       warn: (message, detail) => post({ type: 'warn', message, ...(detail ? { detail } : {}) }),
-      onProgress: () =>
-        post({ type: 'progress', stats: { ...consumer.stats }, offset: consumer.committedOffset }),
+      error: (message, detail) => post({ type: 'error', message, ...(detail ? { detail } : {}) }),
+      onProgress: () => progress(),
     },
   );
+  const progress = () =>
+    post({
+      type: 'progress',
+      stats: { ...consumer.stats },
+      offset: consumer.committedOffset,
+      ...(consumer.fault !== undefined ? { fault: consumer.fault } : {}),
+    });
   port.on('message', (message: ToWorker) => {
     if (message.type === 'store-result') {
       const pending = calls.get(message.id);
@@ -292,7 +314,7 @@ async function runWorker(setup: WorkerSetup): Promise<void> {
     }
   });
   await consumer.start();
-  post({ type: 'progress', stats: { ...consumer.stats }, offset: consumer.committedOffset });
+  progress();
 }
 
 if (!isMainThread && (workerData as Partial<WorkerSetup> | null)?.[MARK]) {

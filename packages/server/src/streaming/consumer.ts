@@ -1,13 +1,18 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InflowError } from '@inflow/core';
 import type { Pipelines, RecordPipeline } from '../datasets/pipeline.js';
-import type { DatasetWriter, LandRequest, RecordFailure } from '../datasets/writer.js';
+import {
+  type DatasetWriter,
+  type LandRequest,
+  type RecordFailure,
+  SCHEMA_MISMATCH_CODE,
+} from '../datasets/writer.js';
 import { FlowProblem } from '../errors.js';
 import type { Scope } from '../store/resources.js';
 import { XdmProblem } from '../xdm/schema-registry.js';
 import { decodeEntry, decodeHeader, type EntryHeader, type LoggedMessage, messageCount } from './entry.js';
-import { type ConsumableLog, type LogEntry, syncDir } from './log.js';
+import { type ConsumableLog, LogCorruptError, type LogEntry, mkdirDurable, syncDir } from './log.js';
 
 /**
  * The streaming consumer: tails the log from its checkpoint, runs each message through its
@@ -18,6 +23,11 @@ import { type ConsumableLog, type LogEntry, syncDir } from './log.js';
  * each batch is landed under a key derived from the log id and the range, so after a crash the
  * same range is landed again under the same keys (the writer returns the batch already landed)
  * and only then does the checkpoint move to `to`.
+ *
+ * A range that fails to land `SPLIT_AFTER` times in a row is landed piece by piece (`landSplit`):
+ * one record the dataset cannot store must not stop landing for every inlet. What still fails on
+ * its own goes to the dataset's error batch with the reason (or the dead-letter folder), and the
+ * checkpoint moves on.
  */
 
 export interface ConsumerOptions {
@@ -27,6 +37,8 @@ export interface ConsumerOptions {
   batchRecords?: number;
   /** Log for problems the consumer cannot report to a caller. */
   warn?: (message: string, detail?: Record<string, unknown>) => void;
+  /** Log for the error that stops the consumer for good (defaults to `warn`). */
+  error?: (message: string, detail?: Record<string, unknown>) => void;
   /** Called after each micro-batch lands and the checkpoint moves (a worker reports it to its parent). */
   onProgress?: () => void;
 }
@@ -45,6 +57,29 @@ interface Checkpoint {
   offset: number;
   /** A range being landed: after a crash, land exactly `[offset, inFlight)` again. */
   inFlight?: number;
+  /**
+   * The in-flight range is being landed piece by piece; which pieces failed is in its marks file
+   * (`split/{logId}-{from}-{to}.jsonl`). After a crash it is landed the same way again.
+   */
+  split?: true;
+}
+
+/** Reads a checkpoint file's text; throws when it is not one this consumer wrote. */
+function parseCheckpoint(text: string): Checkpoint {
+  const value = JSON.parse(text) as Partial<Checkpoint> | null;
+  const offset = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof value.logId !== 'string' ||
+    !offset(value.offset) ||
+    (value.inFlight !== undefined &&
+      !(offset(value.inFlight) && (value.inFlight as number) >= (value.offset as number))) ||
+    (value.split !== undefined && value.split !== true)
+  ) {
+    throw new Error('it is not {logId, offset, inFlight?, split?}');
+  }
+  return value as Checkpoint;
 }
 
 export interface ConsumerStats {
@@ -55,7 +90,28 @@ export interface ConsumerStats {
   batches: number;
   deadLettered: number;
   duplicates: number;
+  /** Ranges that failed whole `SPLIT_AFTER` times and were landed piece by piece. */
+  splitRanges: number;
+  /** Records the dataset would not store even alone: in its error batch (or dead-lettered) with the reason. */
+  unlandable: number;
 }
+
+/** Failed attempts at landing one range before it is landed piece by piece. */
+export const SPLIT_AFTER = 3;
+/** Reasons are kept this long in marks and error files. */
+const REASON_CHARS = 500;
+
+/** One group of a range: the messages that land in one dataset through one inlet (and flow). */
+interface Group {
+  /** The group's stable identity in the range: org, sandbox, dataset, inlet, flow. */
+  key: string;
+  request: LandRequest;
+  /** The xactionId of each of `request.records`. */
+  ids: string[];
+}
+
+const messageOf = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).slice(0, REASON_CHARS);
 
 /** Errors that retrying will not fix: the flow, dataset or schema is gone or broken. */
 function isPermanent(error: unknown): boolean {
@@ -74,6 +130,8 @@ export class StreamConsumer {
     batches: 0,
     deadLettered: 0,
     duplicates: 0,
+    splitRanges: 0,
+    unlandable: 0,
   };
   private readonly flushMs: number;
   private readonly batchRecords: number;
@@ -90,6 +148,11 @@ export class StreamConsumer {
   private idleWaiters: (() => void)[] = [];
   /** Frame headers already parsed (by the size trigger's count), by offset: each is parsed once. */
   private readonly headers = new Map<number, EntryHeader>();
+  /** Failed attempts at landing the range `[from, to)` in a row. */
+  private attempts = { from: -1, to: -1, count: 0 };
+  /** The pieces of the range being split that failed, by key, with the reason (its marks file). */
+  private marks: { range: string; failed: Map<string, string> } | undefined;
+  private failure: string | undefined;
 
   constructor(
     private readonly deps: ConsumerDeps,
@@ -111,19 +174,44 @@ export class StreamConsumer {
     return join(this.deps.dir, 'dead-letter');
   }
 
+  private get splitDir(): string {
+    return join(this.deps.dir, 'split');
+  }
+
   /** The offset everything before which has landed. */
   get committedOffset(): number {
     return this.checkpoint.offset;
   }
 
-  /** Reads the checkpoint and starts tailing the log. */
+  /**
+   * Why the consumer stopped for good, if it did: a checkpoint it cannot read or trust, or a log
+   * whose bytes are not what was written. Nothing is landed after that (acks still go to the log):
+   * landing from a guessed position would land acknowledged messages twice or not at all.
+   */
+  get fault(): string | undefined {
+    return this.failure;
+  }
+
+  /** Reads the checkpoint and starts tailing the log (or records a `fault` and does not start). */
   async start(): Promise<void> {
     const log = this.deps.log;
+    const file = this.checkpointFile;
+    let saved: Checkpoint | undefined;
     try {
-      this.checkpoint = JSON.parse(await readFile(this.checkpointFile, 'utf8')) as Checkpoint;
-    } catch {
-      this.checkpoint = { logId: log.id, offset: log.startOffset };
+      saved = parseCheckpoint(await readFile(file, 'utf8'));
+    } catch (error) {
+      // Only a missing file means a fresh consumer: anything else read as "fresh" would land the
+      // whole retained log again under new keys.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.fail(
+          `the streaming checkpoint ${file} cannot be used (${messageOf(error)}): the consumer is stopped ` +
+            'and nothing is landed until it is restored or removed (removing it lands the whole retained log again)',
+          { file },
+        );
+        return;
+      }
     }
+    this.checkpoint = saved ?? { logId: log.id, offset: log.startOffset };
     if (this.checkpoint.logId !== log.id) {
       this.warn('the streaming checkpoint belongs to another log: consuming this one from its start', {
         checkpointLog: this.checkpoint.logId,
@@ -131,12 +219,28 @@ export class StreamConsumer {
       });
       this.checkpoint = { logId: log.id, offset: log.startOffset };
     }
-    if (this.checkpoint.offset < log.startOffset) this.checkpoint.offset = log.startOffset;
-    if (this.checkpoint.inFlight !== undefined && this.checkpoint.inFlight > log.durableEnd) {
-      // The range ran past what survived: impossible unless the log was cut by hand.
-      this.warn('the in-flight streaming range runs past the end of the log', { ...this.checkpoint });
-      this.checkpoint.inFlight = log.durableEnd;
+    const { offset, inFlight } = this.checkpoint;
+    if (offset > log.durableEnd || (inFlight !== undefined && inFlight > log.durableEnd)) {
+      // Landed (or being landed) past what the log holds: the log lost synced frames, or it is
+      // not the log the checkpoint was written for.
+      this.fail(
+        `the streaming checkpoint ${file} is beyond the end of the log (${inFlight ?? offset} > ${log.durableEnd}): ` +
+          'the consumer is stopped; the log is not the one it consumed',
+        { file, ...this.checkpoint, durableEnd: log.durableEnd },
+      );
+      return;
     }
+    if (offset < log.startOffset) {
+      this.warn(
+        'the streaming log no longer holds the frames after the checkpoint: they were deleted unconsumed',
+        {
+          checkpoint: offset,
+          startOffset: log.startOffset,
+        },
+      );
+      this.checkpoint = { logId: log.id, offset: log.startOffset };
+    }
+    await this.removeStaleMarks();
     this.unsubscribe = log.onDurable(() => {
       this.waitingSince ??= Date.now();
       this.wake?.();
@@ -176,6 +280,14 @@ export class StreamConsumer {
     this.options.warn?.(message, detail);
   }
 
+  /** Stops the consumer for good with `message` (see `fault`). */
+  private fail(message: string, detail?: Record<string, unknown>): void {
+    this.failure = message;
+    this.stopped = true;
+    (this.options.error ?? this.options.warn)?.(message, detail);
+    this.notifyIdle();
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -199,19 +311,27 @@ export class StreamConsumer {
           await this.sleep(60_000);
           continue;
         }
-        const since = this.waitingSince ?? Date.now();
-        this.waitingSince = since;
-        const due = since + this.flushMs - Date.now();
-        // A full micro-batch by size goes at once; otherwise wait out the time trigger.
-        if (due > 0 && !(await this.hasFullBatch())) {
-          await this.sleep(due);
-          continue;
-        }
       }
       try {
+        if (inFlight === undefined) {
+          const since = this.waitingSince ?? Date.now();
+          this.waitingSince = since;
+          const due = since + this.flushMs - Date.now();
+          // A full micro-batch by size goes at once; otherwise wait out the time trigger.
+          if (due > 0 && !(await this.hasFullBatch())) {
+            await this.sleep(due);
+            continue;
+          }
+        }
         await this.consumeOnce();
         failures = 0;
       } catch (error) {
+        if (error instanceof LogCorruptError) {
+          this.fail(`the streaming log is corrupt: ${error.message}; the consumer is stopped`, {
+            checkpoint: this.checkpoint.offset,
+          });
+          break;
+        }
         failures++;
         const delay = Math.min(100 * 2 ** failures, 10_000);
         this.warn('landing streamed records failed; retrying', {
@@ -269,22 +389,34 @@ export class StreamConsumer {
       this.headers.delete(e.offset);
       return decoded;
     });
-    const groups = await this.route(messages, `${log.id}-${from}-${to}`);
-    let i = 0;
-    for (const group of groups.values()) {
-      const request: LandRequest = {
-        ...group.request,
-        key: `stream:${log.id}:${from}-${to}:${i++}:${group.request.origin.inletId}:${group.request.origin.flowId ?? ''}`,
-      };
-      const landed = await this.deps.datasets().land(request);
-      if (landed.created) {
-        this.stats.batches++;
-        this.stats.landedRecords += landed.recordCount;
-        this.stats.failedRecords += landed.failedCount;
+    const range = `${log.id}-${from}-${to}`;
+    const groups = await this.route(messages, range, `stream:${log.id}:${from}-${to}`);
+    if (this.checkpoint.split) {
+      await this.landSplit(groups, range);
+    } else {
+      try {
+        for (const group of groups) await this.landWhole(group);
+      } catch (error) {
+        const same = this.attempts.from === from && this.attempts.to === to;
+        this.attempts = { from, to, count: same ? this.attempts.count + 1 : 1 };
+        if (this.attempts.count < SPLIT_AFTER) throw error;
+        this.warn('a streamed range failed to land again and again: landing it piece by piece', {
+          range,
+          attempts: this.attempts.count,
+          error: messageOf(error),
+        });
+        await this.saveCheckpoint({ ...this.checkpoint, split: true });
+        this.stats.splitRanges++;
+        await this.landSplit(groups, range);
       }
     }
+    this.attempts = { from: -1, to: -1, count: 0 };
     for (const m of messages) this.remember(m.xactionId);
     await this.saveCheckpoint({ logId: log.id, offset: to });
+    if (this.marks) {
+      this.marks = undefined;
+      await rm(join(this.splitDir, `${range}.jsonl`), { force: true });
+    }
     this.scan =
       this.scan.offset <= to
         ? { offset: to, count: 0 }
@@ -321,11 +453,8 @@ export class StreamConsumer {
   }
 
   /** Groups the messages by where they land, each through its pipeline. Deterministic in message order. */
-  private async route(
-    messages: LoggedMessage[],
-    range: string,
-  ): Promise<Map<string, { request: LandRequest }>> {
-    const groups = new Map<string, { request: LandRequest }>();
+  private async route(messages: LoggedMessage[], range: string, keyPrefix: string): Promise<Group[]> {
+    const groups = new Map<string, Group>();
     const pipelines = new Map<string, { datasetId: string; pipeline: RecordPipeline } | Error>();
     const dead: { message: LoggedMessage; reason: string }[] = [];
     const seenHere = new Set<string>();
@@ -362,6 +491,10 @@ export class StreamConsumer {
       let group = groups.get(groupKey);
       if (!group) {
         group = {
+          // The group's identity, never its position: a message dead-lettered (or a group that
+          // fails) on a retry must not move another group's key.
+          key: `${keyPrefix}:${m.orgId}:${m.sandbox}:${resolved.datasetId}:${m.inletId}:${m.flowId ?? ''}`,
+          ids: [],
           request: {
             scope,
             datasetId: resolved.datasetId,
@@ -391,28 +524,186 @@ export class StreamConsumer {
           failure: { record, reason: error instanceof Error ? error.message : String(error) },
         };
       }
-      if (outcome.ok) group.request.records.push(outcome.value);
-      else (group.request.failures as RecordFailure[]).push(outcome.failure);
+      if (outcome.ok) {
+        group.request.records.push(outcome.value);
+        group.ids.push(m.xactionId);
+      } else (group.request.failures as RecordFailure[]).push(outcome.failure);
     }
-    if (dead.length > 0) await this.deadLetter(dead, range);
-    return groups;
+    if (dead.length > 0) {
+      await this.deadLetter(
+        dead.map(({ message, reason }) => ({ ...message, reason })),
+        range,
+        'streamed messages have no dataset to land in; kept in the dead-letter folder',
+      );
+    }
+    return [...groups.values()];
   }
 
-  /** Keeps messages that have nowhere to land, with the reason, durably: none vanish. */
-  private async deadLetter(
-    items: { message: LoggedMessage; reason: string }[],
-    range: string,
-  ): Promise<void> {
-    const lines = items.map(({ message, reason }) => `${JSON.stringify({ ...message, reason })}\n`).join('');
-    await mkdir(this.deadLetterDir, { recursive: true, mode: 0o700 });
-    const file = join(this.deadLetterDir, `${range}.jsonl`);
+  /** Lands a group as one batch under its key. */
+  private async landWhole(group: Group): Promise<void> {
+    this.count(await this.deps.datasets().land({ ...group.request, key: group.key }));
+  }
+
+  private count(landed: { created: boolean; recordCount: number; failedCount: number }): void {
+    if (!landed.created) return;
+    this.stats.batches++;
+    this.stats.landedRecords += landed.recordCount;
+    this.stats.failedRecords += landed.failedCount;
+  }
+
+  /**
+   * Lands a range that failed whole, piece by piece: each group under its own key, a group that
+   * fails in halves, down to single records. A record that fails alone goes to the group's error
+   * batch with the reason; if even that cannot land, to the dead-letter folder. Nothing is skipped.
+   *
+   * Exactly once across crashes: a piece that failed is marked (its key and reason appended and
+   * fsynced to the range's marks file) before its halves are tried, and a marked piece is never
+   * tried whole again. So a piece lands whole or as halves, never both, and replaying the range
+   * after a crash takes the same path, under the same keys.
+   */
+  private async landSplit(groups: Group[], range: string): Promise<void> {
+    const failed = await this.loadMarks(range);
+    const dead: Record<string, unknown>[] = [];
+    for (const group of groups) {
+      const unlandable: RecordFailure[] = [];
+      const records = group.request.records;
+      const piece = async (from: number, to: number): Promise<void> => {
+        const whole = from === 0 && to === records.length;
+        const key = whole ? group.key : `${group.key}:${group.ids[from]}..${group.ids[to - 1]}`;
+        let reason = failed.get(key);
+        if (reason === undefined) {
+          try {
+            this.count(
+              await this.deps.datasets().land({
+                ...group.request,
+                records: records.slice(from, to),
+                failures: whole ? group.request.failures : [],
+                key,
+              }),
+            );
+            return;
+          } catch (error) {
+            // A land that threw after its batch was committed (the Catalog record failed, say)
+            // has landed: splitting it would land its records twice.
+            const { scope, datasetId } = group.request;
+            const committed = await this.deps.datasets().landed?.(scope, datasetId, key);
+            if (committed) {
+              this.count(committed);
+              return;
+            }
+            reason = messageOf(error);
+            await this.mark(range, key, reason);
+          }
+        }
+        if (to - from <= 1) {
+          if (to > from) {
+            unlandable.push({
+              record: records[from],
+              reason: `the dataset could not store this record: ${reason}`,
+              code: SCHEMA_MISMATCH_CODE,
+            });
+          }
+          return;
+        }
+        const middle = from + Math.ceil((to - from) / 2);
+        await piece(from, middle);
+        await piece(middle, to);
+      };
+      await piece(0, records.length);
+      // The group's own failures rode with it whole; when it was split they go with the error batch.
+      const errors = [...(failed.has(group.key) ? (group.request.failures ?? []) : []), ...unlandable];
+      if (errors.length === 0) continue;
+      this.stats.unlandable += unlandable.length;
+      try {
+        this.count(
+          await this.deps
+            .datasets()
+            .land({ ...group.request, records: [], failures: errors, key: `${group.key}:errors` }),
+        );
+      } catch (error) {
+        const { scope, datasetId, origin } = group.request;
+        for (const e of errors) {
+          dead.push({
+            ...origin,
+            orgId: scope.orgId,
+            sandbox: scope.sandbox,
+            datasetId,
+            record: e.record,
+            reason: `${e.reason}; its error batch could not be landed either: ${messageOf(error)}`,
+          });
+        }
+      }
+    }
+    if (dead.length > 0) {
+      await this.deadLetter(
+        dead,
+        `${range}-unlandable`,
+        'streamed records could not be landed, not even in an error batch; kept in the dead-letter folder',
+      );
+    }
+  }
+
+  /** The failed pieces of the range being split: its marks file, read once (a torn last line is ignored). */
+  private async loadMarks(range: string): Promise<Map<string, string>> {
+    if (this.marks?.range === range) return this.marks.failed;
+    const failed = new Map<string, string>();
+    let text = '';
+    try {
+      text = await readFile(join(this.splitDir, `${range}.jsonl`), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        const { key, reason } = JSON.parse(line) as { key: string; reason: string };
+        failed.set(key, reason);
+      } catch {
+        // A line torn by a crash: its piece was not marked, so it is tried again.
+      }
+    }
+    this.marks = { range, failed };
+    return failed;
+  }
+
+  /** Marks a piece as failed, durably, before its halves are tried. */
+  private async mark(range: string, key: string, reason: string): Promise<void> {
+    await mkdirDurable(this.splitDir);
+    const handle = await open(join(this.splitDir, `${range}.jsonl`), 'a', 0o600);
+    try {
+      // A line a crash tore is ignored on reading: start on a fresh line.
+      await handle.write(`\n${JSON.stringify({ key, reason })}\n`);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    this.marks?.failed.set(key, reason);
+  }
+
+  /** Marks files of ranges no longer in flight (a crash between the checkpoint and their removal). */
+  private async removeStaleMarks(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.splitDir);
+    } catch {
+      return;
+    }
+    const { logId, offset, inFlight } = this.checkpoint;
+    const current = inFlight !== undefined ? `${logId}-${offset}-${inFlight}.jsonl` : undefined;
+    for (const name of names) if (name !== current) await rm(join(this.splitDir, name), { force: true });
+  }
+
+  /**
+   * Keeps what has nowhere to land, with the reason, durably: none vanish. One file per range and
+   * kind, rewritten atomically, so landing a range again after a crash does not duplicate it.
+   */
+  private async deadLetter(items: Record<string, unknown>[], name: string, message: string): Promise<void> {
+    const lines = items.map((item) => `${JSON.stringify(item)}\n`).join('');
+    await mkdirDurable(this.deadLetterDir);
+    const file = join(this.deadLetterDir, `${name}.jsonl`);
     await writeAtomically(file, lines);
     this.stats.deadLettered += items.length;
-    this.warn('streamed messages have no dataset to land in; kept in the dead-letter folder', {
-      count: items.length,
-      file,
-      reason: items[0]?.reason,
-    });
+    this.warn(message, { count: items.length, file, reason: items[0]?.reason });
   }
 
   /** Writes the checkpoint atomically. */

@@ -9,7 +9,10 @@
 export type EntryBody =
   /** The body is one message (an XDM envelope, or raw JSON for a flow). */
   | 'one'
-  /** The body is `{messages: [...]}`; `xactionIds[i]` is null for a message refused with a 400. */
+  /**
+   * The body is `{messages: [...]}`: which messages were accepted is in `batch` (frames written
+   * before that: `xactionIds[i]`, null for a message refused with a 400).
+   */
   | 'batch'
   /** The body is a JSON array of records a connector's inlet decoded. */
   | 'records';
@@ -21,12 +24,96 @@ export interface EntryHeader {
   sandbox: string;
   receivedTimeMs: number;
   body: EntryBody;
-  /** One per message (or record), aligned with them; null for a refused message. */
-  xactionIds: (string | null)[];
+  /**
+   * One per message (or record), aligned with them; null for a refused message. Single messages
+   * and connector records; batch frames carry `batch` instead (older ones carry this).
+   */
+  xactionIds?: (string | null)[];
   /** Raw JSON addressed to this flow: its mapping set and target dataset apply. */
   flowId?: string;
   /** XDM envelopes: each message's dataset, aligned with `xactionIds`. */
   datasetIds?: (string | null)[];
+  /** A batch request, in a size that does not grow with a string per message. */
+  batch?: BatchLayout;
+}
+
+/**
+ * Which messages of a batch request were accepted and where each goes, compactly: a frame header
+ * holding one xactionId string (and one dataset id) per message was many times the size of a body
+ * of small messages. The xactionId of message `i` is `{id}:{i}` (what the 207 answered).
+ */
+export interface BatchLayout {
+  /** The batch id the 207 answered. */
+  id: string;
+  /** Messages in the body. */
+  total: number;
+  /** Messages accepted (logged): how many the consumer will read. */
+  accepted: number;
+  /** Bit `i` (LSB first) set when message `i` was accepted, base64; absent when all were. */
+  bitmap?: string;
+  /** XDM envelopes: the distinct datasets of the accepted messages. */
+  datasets?: string[];
+  /** XDM envelopes: `[datasetIndex, count, …]` runs over the accepted messages, in order. */
+  runs?: number[];
+}
+
+/** Builds the layout of a batch from its accepted flags and (XDM) each accepted message's dataset. */
+export function batchLayout(
+  id: string,
+  acceptedFlags: readonly boolean[],
+  datasetOfAccepted?: readonly string[],
+): BatchLayout {
+  const total = acceptedFlags.length;
+  let accepted = 0;
+  for (const a of acceptedFlags) if (a) accepted++;
+  const layout: BatchLayout = { id, total, accepted };
+  if (accepted < total) {
+    const bits = Buffer.alloc(Math.ceil(total / 8));
+    acceptedFlags.forEach((a, i) => {
+      if (a) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+    });
+    layout.bitmap = bits.toString('base64');
+  }
+  if (datasetOfAccepted) {
+    const datasets: string[] = [];
+    const index = new Map<string, number>();
+    const runs: number[] = [];
+    for (const d of datasetOfAccepted) {
+      let at = index.get(d);
+      if (at === undefined) {
+        at = datasets.length;
+        datasets.push(d);
+        index.set(d, at);
+      }
+      if (runs.length > 0 && runs[runs.length - 2] === at)
+        runs[runs.length - 1] = (runs.at(-1) as number) + 1;
+      else runs.push(at, 1);
+    }
+    layout.datasets = datasets;
+    layout.runs = runs;
+  }
+  return layout;
+}
+
+/** The accepted messages of a batch layout: their index in the body and their dataset. */
+function* acceptedOf(layout: BatchLayout): Generator<{ index: number; datasetId: string | undefined }> {
+  const bits = layout.bitmap === undefined ? undefined : Buffer.from(layout.bitmap, 'base64');
+  const runs = layout.runs ?? [];
+  let run = 0;
+  let leftInRun = runs[1] ?? 0;
+  for (let i = 0; i < layout.total; i++) {
+    if (bits && ((bits[i >> 3] ?? 0) & (1 << (i & 7))) === 0) continue;
+    let datasetId: string | undefined;
+    if (layout.datasets) {
+      while (leftInRun === 0 && run + 2 < runs.length) {
+        run += 2;
+        leftInRun = runs[run + 1] ?? 0;
+      }
+      datasetId = layout.datasets[runs[run] ?? -1];
+      leftInRun--;
+    }
+    yield { index: i, datasetId };
+  }
 }
 
 /** One message read back from the log, ready for its pipeline. */
@@ -67,8 +154,9 @@ export function decodeHeader(payload: Buffer): EntryHeader {
 
 /** How many messages a frame carries, without parsing its body. */
 export function messageCount(header: EntryHeader): number {
+  if (header.batch) return header.batch.accepted;
   let n = 0;
-  for (const x of header.xactionIds) if (x !== null) n++;
+  for (const x of header.xactionIds ?? []) if (x !== null) n++;
   return n;
 }
 
@@ -86,10 +174,7 @@ export function decodeEntry(payload: Buffer, header: EntryHeader = decodeHeader(
         ? ((body as { messages: unknown[] }).messages ?? [])
         : (body as unknown[]);
   const out: LoggedMessage[] = [];
-  header.xactionIds.forEach((xactionId, i) => {
-    if (xactionId === null) return;
-    const item = items[i];
-    const datasetId = header.datasetIds?.[i] ?? undefined;
+  const push = (xactionId: string, item: unknown, datasetId: string | undefined) => {
     const record =
       header.flowId === undefined && isObject(item) && isObject(item.body) ? item.body.xdmEntity : item;
     out.push({
@@ -102,6 +187,16 @@ export function decodeEntry(payload: Buffer, header: EntryHeader = decodeHeader(
       datasetId,
       record,
     });
+  };
+  if (header.batch) {
+    for (const { index, datasetId } of acceptedOf(header.batch)) {
+      push(`${header.batch.id}:${index}`, items[index], datasetId);
+    }
+    return out;
+  }
+  (header.xactionIds ?? []).forEach((xactionId, i) => {
+    if (xactionId === null) return;
+    push(xactionId, items[i], header.datasetIds?.[i] ?? undefined);
   });
   return out;
 }

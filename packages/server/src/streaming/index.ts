@@ -10,7 +10,7 @@ import { StreamLog } from './log.js';
 import { SyncValidators } from './validation.js';
 
 /** Streaming knobs (`ServerConfig.streaming`); the defaults suit production. */
-export interface StreamingOptions extends Omit<ConsumerOptions, 'warn'> {
+export interface StreamingOptions extends Omit<ConsumerOptions, 'warn' | 'error'> {
   /** Roll log segments at this size. Default 64 MiB. */
   segmentBytes?: number;
   /** Write zeros ahead of the log's data, so commits change no file metadata. Default false. */
@@ -31,6 +31,8 @@ export interface Streaming {
   validators: SyncValidators;
   /** Where the log, the checkpoint and the dead-letter file live. */
   dir: string;
+  /** Why streaming cannot land (the consumer stopped for good), if so: the server is not ready. */
+  fault(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -40,7 +42,7 @@ export interface Streaming {
  */
 export async function openStreaming(
   services: Services,
-  options: StreamingOptions & { warn?: ConsumerOptions['warn'] } = {},
+  options: StreamingOptions & Pick<ConsumerOptions, 'warn' | 'error'> = {},
 ): Promise<Streaming> {
   const dataDir = services.config.dataDir;
   const temporary = dataDir ? undefined : await mkdtemp(join(tmpdir(), 'inflow-streaming-'));
@@ -49,10 +51,22 @@ export async function openStreaming(
     segmentBytes: options.segmentBytes,
     preallocate: options.preallocate,
   });
+  if (log.stats.truncatedBytes > 0) {
+    // Not acknowledged (a crash mid-write), so not lost; but said, with the bytes kept aside.
+    options.warn?.(
+      'cut a torn tail off the streaming log (a write a crash interrupted; it was never acked)',
+      {
+        bytes: log.stats.truncatedBytes,
+        offset: log.stats.truncatedAt,
+        keptIn: log.stats.truncatedFile,
+      },
+    );
+  }
   const consumerOptions: ConsumerOptions = {
     flushMs: options.flushMs,
     batchRecords: options.batchRecords,
     warn: options.warn,
+    error: options.error,
   };
   const inThread = async () => {
     const consumer = new StreamConsumer(
@@ -98,6 +112,7 @@ export async function openStreaming(
     inlets: new InletDirectory(services),
     validators: new SyncValidators(services),
     dir,
+    fault: () => consumer.fault,
     async close() {
       if (closed) return;
       closed = true;

@@ -1,5 +1,11 @@
-import type { AnySourceConnector, InletRequest, InletResult } from '@inflow/core';
+import {
+  type AnySourceConnector,
+  InflowValidationError,
+  type InletRequest,
+  type InletResult,
+} from '@inflow/core';
 import type { z } from 'zod';
+import { STREAMING_SPEC_ID } from '../routes/connections.js';
 import { decrypt, type ResourceKind } from '../routes/resource-routes.js';
 import { sourceConnectionsKind } from '../routes/source-connections.js';
 import type { Services } from '../services.js';
@@ -36,6 +42,29 @@ export interface InletFlow {
 }
 
 export const INLET_ID = /^[0-9a-f]{64}$/i;
+
+/**
+ * A flow's source connection whose stored params (or secrets) the server can no longer read: the
+ * server's state, not the request, is wrong, so the inlet answers 409 naming the connection.
+ */
+export class StoredParamsError extends Error {
+  constructor(
+    readonly flowId: string,
+    readonly sourceConnectionId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoredParamsError';
+  }
+}
+
+/** An inlet id that more than one resource claims: refused rather than picked at random. */
+export class AmbiguousInletError extends Error {
+  constructor(inletId: string, owners: string[]) {
+    super(`inlet ${inletId} is claimed by ${owners.join(', ')}`);
+    this.name = 'AmbiguousInletError';
+  }
+}
 
 /** A value now (a cache hit: no promise, no microtask) or later (a miss). */
 export type MaybePromise<T> = T | Promise<T>;
@@ -84,32 +113,60 @@ export class InletDirectory {
     this.datasets = new TtlCache(CACHE_MS, clock);
   }
 
-  /** The inlet with this id, in whichever org and sandbox it lives. */
+  /**
+   * The inlet with this id, in whichever org and sandbox it lives. Inlet ids are made by the
+   * server (256 random bits) and only ever matched exactly, on fields no client can write: an HTTP
+   * API streaming connection's `auth.params.inletId` (the connection build overwrites whatever was
+   * sent), or a webhook flow's `options.inletUrl` (the flow build overwrites it on every create and
+   * PATCH, and only streaming flows with no base connection own one). A second owner of one id
+   * (impossible unless the store was edited) is refused, never picked from.
+   */
   inlet(inletId: string): MaybePromise<Inlet | undefined> {
     return this.inlets.get(inletId, async () => {
-      const byConnection = await this.services.store.findAnywhere('connections', {
-        auth: { params: { inletId } },
-      });
-      if (byConnection) {
-        const params = (byConnection.doc.auth as { params?: Record<string, unknown> }).params ?? {};
+      const db = this.services.store.db;
+      const connections = await db.query<{
+        id: string;
+        org_id: string;
+        sandbox: string;
+        required: boolean | null;
+      }>(
+        `select id, org_id, sandbox, (doc->'auth'->'params'->'authenticationRequired') = 'true'::jsonb as required
+         from resources where kind = 'connections' and doc @> $1::jsonb order by org_id, sandbox, id limit 2`,
+        [JSON.stringify({ connectionSpec: { id: STREAMING_SPEC_ID }, auth: { params: { inletId } } })],
+      );
+      const streamingSpecs = this.services.specs.flowSpecs
+        .filter((s) => (s.attributes as { frequency?: string } | undefined)?.frequency === 'streaming')
+        .map((s) => s.id);
+      // Webhook flows carry only the URL; the id is its last segment, compared exactly (the base
+      // URL may have changed since).
+      const flows = await db.query<{ id: string; org_id: string; sandbox: string }>(
+        `select id, org_id, sandbox from resources
+         where kind = 'flows' and doc->'flowSpec'->>'id' in (select jsonb_array_elements_text($1::jsonb))
+           and doc->'inheritedAttributes'->'sourceConnections'->0->'baseConnection' is null
+           and right(doc->'options'->>'inletUrl', $2) = $3
+         order by org_id, sandbox, id limit 2`,
+        [JSON.stringify(streamingSpecs), inletId.length + 12, `/collection/${inletId}`],
+      );
+      const owners = [
+        ...connections.rows.map((r) => `connection ${r.id} (${r.org_id}/${r.sandbox})`),
+        ...flows.rows.map((r) => `flow ${r.id} (${r.org_id}/${r.sandbox})`),
+      ];
+      if (owners.length > 1) throw new AmbiguousInletError(inletId, owners);
+      const connection = connections.rows[0];
+      if (connection) {
         return {
           inletId,
-          scope: byConnection.scope,
-          connectionId: byConnection.doc.id,
-          authenticationRequired: params.authenticationRequired === true,
+          scope: { orgId: connection.org_id, sandbox: connection.sandbox },
+          connectionId: connection.id,
+          authenticationRequired: connection.required === true,
         };
       }
-      // Webhook flows carry only the URL; the id is its last segment (the base URL may have changed).
-      const res = await this.services.store.db.query<{ id: string; org_id: string; sandbox: string }>(
-        `select id, org_id, sandbox from resources where kind = 'flows' and doc->'options'->>'inletUrl' like $1 limit 1`,
-        [`%/collection/${inletId}`],
-      );
-      const row = res.rows[0];
-      if (!row) return undefined;
+      const flow = flows.rows[0];
+      if (!flow) return undefined;
       return {
         inletId,
-        scope: { orgId: row.org_id, sandbox: row.sandbox },
-        flowId: row.id,
+        scope: { orgId: flow.org_id, sandbox: flow.sandbox },
+        flowId: flow.id,
         authenticationRequired: false,
       };
     });
@@ -155,13 +212,30 @@ export class InletDirectory {
     request: Omit<InletRequest<unknown>, 'params'>,
   ): Promise<InletResult | undefined> {
     const connector = flow.connector;
-    if (!connector?.inlet || !flow.sourceConnection) return undefined;
-    const plain = decrypt(
-      sourceConnectionsKind as unknown as ResourceKind<z.ZodObject>,
-      this.services,
-      flow.sourceConnection,
-    );
-    const params = connector.parseSourceParams((plain.params as Record<string, unknown> | undefined) ?? {});
+    const source = flow.sourceConnection;
+    if (!connector?.inlet || !source) return undefined;
+    let plain: Doc;
+    try {
+      plain = decrypt(sourceConnectionsKind as unknown as ResourceKind<z.ZodObject>, this.services, source);
+    } catch {
+      throw new StoredParamsError(
+        flow.flowId,
+        source.id,
+        `the stored secrets of source connection ${source.id} cannot be decrypted with this server's key`,
+      );
+    }
+    let params: unknown;
+    try {
+      params = connector.parseSourceParams((plain.params as Record<string, unknown> | undefined) ?? {});
+    } catch (error) {
+      const issue = InflowValidationError.isInstance(error) ? error.issues[0] : undefined;
+      const why = issue ? `${issue.path}: ${issue.message}` : (error as Error).message;
+      throw new StoredParamsError(
+        flow.flowId,
+        source.id,
+        `the params of source connection ${source.id} no longer parse (${why})`,
+      );
+    }
     const inlet = connector.inlet as (r: InletRequest<unknown>) => Promise<InletResult>;
     return inlet({ ...request, params });
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -47,8 +47,12 @@ export interface LogStats {
   fsyncs: number;
   bytes: number;
   segmentsRolled: number;
-  /** Bytes cut from a torn tail when the log was opened. */
+  /** Bytes cut from a torn tail when the log was opened (zeros written ahead not counted). */
   truncatedBytes: number;
+  /** Where the torn tail began (the log's durable end on open), when one was cut. */
+  truncatedAt?: number;
+  /** The cut bytes, kept for inspection (`torn-{offset}.bin` in the log's folder). */
+  truncatedFile?: string;
   /** Milliseconds spent writing and syncing (summed over commits): commit latency is this / fsyncs. */
   commitMs: number;
 }
@@ -91,6 +95,18 @@ export class LogWriteError extends Error {
   }
 }
 
+/**
+ * Thrown by reads when the log's bytes are not what was written: a frame that fails its CRC or
+ * runs past its segment, an offset outside the log. Retrying cannot fix it; the consumer stops
+ * with this error rather than skip acknowledged frames.
+ */
+export class LogCorruptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LogCorruptError';
+  }
+}
+
 const SEGMENT_NAME = new RegExp(`^\\d{${NAME_DIGITS}}\\.log$`);
 
 const segmentName = (base: number) => `${String(base).padStart(NAME_DIGITS, '0')}${SEGMENT_SUFFIX}`;
@@ -123,6 +139,26 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * `mkdir -p` that survives a crash: each directory it creates is recorded in its parent, and the
+ * parent is fsynced (a new directory's entry is in the parent's data, which a crash may lose).
+ */
+export async function mkdirDurable(
+  dir: string,
+  sync: (dir: string) => Promise<void> = syncDir,
+): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  // `first` is the top directory created; every one from its parent down to `dir`'s parent holds
+  // a new entry.
+  const parents: string[] = [];
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    parents.push(d);
+    if (d === dirname(first) || d === dirname(d)) break;
+  }
+  for (const parent of parents.reverse()) await sync(parent);
 }
 
 /** Writes every buffer, in order, from `position`: `writev` calls until all bytes are down. */
@@ -201,7 +237,9 @@ abstract class FrameReader {
     while (pos < this.durableEnd && taken < maxBytes) {
       const bases = this.bases();
       const index = segmentIndexOf(bases, pos);
-      if (index < 0) throw new Error(`offset ${pos} is not in the streaming log (it starts at ${bases[0]})`);
+      if (index < 0) {
+        throw new LogCorruptError(`offset ${pos} is not in the streaming log (it starts at ${bases[0]})`);
+      }
       const base = bases[index] as number;
       const next = bases[index + 1];
       const segEnd = next ?? this.durableEnd;
@@ -219,13 +257,16 @@ abstract class FrameReader {
         if (at + FRAME_HEADER + length > buf.length) {
           if (at > 0) break;
           // One frame longer than what was read: read exactly it.
-          if (pos + FRAME_HEADER + length > segEnd) throw new Error(`frame at ${pos} runs past its segment`);
+          if (pos + FRAME_HEADER + length > segEnd) {
+            throw new LogCorruptError(`the frame at ${pos} runs past its segment (${segmentName(base)})`);
+          }
           buf = await readAt(handle, pos - base, FRAME_HEADER + length);
           continue;
         }
         const payload = buf.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
-        if (crc32(payload) !== buf.readUInt32BE(at + 4))
-          throw new Error(`frame at ${pos + at} fails its CRC`);
+        if (crc32(payload) !== buf.readUInt32BE(at + 4)) {
+          throw new LogCorruptError(`the frame at ${pos + at} fails its CRC (${segmentName(base)})`);
+        }
         const entry = { offset: pos + at, end: pos + at + FRAME_HEADER + length, payload };
         out.push(entry);
         at += FRAME_HEADER + length;
@@ -293,7 +334,7 @@ export class StreamLog extends FrameReader implements ConsumableLog {
     segments: Segment[],
     active: FileHandle,
     options: StreamLogOptions,
-    truncated: number,
+    torn: { bytes: number; at: number; file?: string },
   ) {
     super(dir);
     this.id = id;
@@ -304,20 +345,35 @@ export class StreamLog extends FrameReader implements ConsumableLog {
     const last = segments[segments.length - 1] as Segment;
     this.durable = last.base + last.size;
     this.allocated = last.size;
-    this.stats.truncatedBytes = truncated;
+    this.stats.truncatedBytes = torn.bytes;
+    if (torn.bytes > 0) {
+      this.stats.truncatedAt = torn.at;
+      if (torn.file) this.stats.truncatedFile = torn.file;
+    }
   }
 
   /**
    * Opens (or creates) the log in `dir`. A torn tail — a partial frame or one whose CRC does not
-   * match, left by a crash mid-write — is cut off: nothing there was ever acknowledged.
+   * match, left by a crash mid-write — is cut off: nothing there was ever acknowledged. The cut
+   * bytes are kept in `torn-{offset}.bin` and counted in `stats` (the caller logs them): if they
+   * were ever anything but an unacknowledged tail, they are not gone.
    */
   static async open(dir: string, options: StreamLogOptions = {}): Promise<StreamLog> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdirDurable(dir);
     const idFile = join(dir, 'log.id');
     let id: string;
     try {
       id = (await readFile(idFile, 'utf8')).trim();
-    } catch {
+      if (id === '') throw new Error(`${idFile} is empty`);
+    } catch (error) {
+      // Only a missing id means a new log: a new id for an existing log would make the consumer
+      // land everything retained again, under new keys.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new Error(
+          `the streaming log id ${idFile} cannot be read (${(error as Error).message}): restore it, or move the log folder away to start a new log`,
+          { cause: error },
+        );
+      }
       id = randomUUID();
       const tmp = `${idFile}.tmp`;
       const handle = await open(tmp, 'w', 0o600);
@@ -340,15 +396,38 @@ export class StreamLog extends FrameReader implements ConsumableLog {
     const last = segments[segments.length - 1] as Segment;
     const handle = await open(join(dir, segmentName(last.base)), 'r+');
     const valid = await StreamLog.validLength(handle, last.size);
-    let truncated = 0;
+    const torn: { bytes: number; at: number; file?: string } = { bytes: 0, at: last.base + valid };
     if (last.size > valid) {
       // Zeros after the data were written ahead (preallocated); anything else is a torn tail.
-      truncated = (await StreamLog.nonZeroEnd(handle, valid, last.size)) - valid;
+      torn.bytes = (await StreamLog.nonZeroEnd(handle, valid, last.size)) - valid;
+      if (torn.bytes > 0) torn.file = await StreamLog.keepTorn(dir, handle, valid, torn.bytes, torn.at);
       await handle.truncate(valid);
       await handle.sync();
       last.size = valid;
     }
-    return new StreamLog(dir, id, segments, handle, options, truncated);
+    return new StreamLog(dir, id, segments, handle, options, torn);
+  }
+
+  /** Copies a torn tail aside before it is cut (at most one commit's bytes). Returns the file's path. */
+  private static async keepTorn(
+    dir: string,
+    handle: FileHandle,
+    from: number,
+    bytes: number,
+    offset: number,
+  ): Promise<string> {
+    const file = join(dir, `torn-${String(offset).padStart(NAME_DIGITS, '0')}.bin`);
+    const out = await open(file, 'w', 0o600);
+    try {
+      for (let done = 0; done < bytes; done += ZEROS.length) {
+        await out.write(await readAt(handle, from + done, Math.min(ZEROS.length, bytes - done)));
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await syncDir(dir);
+    return file;
   }
 
   /** The end of the last byte that is not zero in `[from, size)`, or `from` when all are zero. */
