@@ -2,7 +2,7 @@ import { customerioConnector } from '@inflow/connector-customerio';
 import { SetupRunner } from '@inflow/core';
 import { fillPlaceholders, parseSeedCurls, readSeed, seedResponses } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, FS, S3_SPEC, startTestServer, type TestServer } from './helpers.js';
+import { call, FS, S3_SPEC, startTestServer, type TestServer, tokenFor } from './helpers.js';
 
 const SR = '/data/foundation/schemaregistry';
 const XDM_FULL = 'application/vnd.adobe.xed-full+json;version=1';
@@ -293,5 +293,112 @@ describe('batch flows, actions and deletion', () => {
     expect(mine).toHaveLength(1);
     const enabled = await t.client.flows.count({ property: 'state==enabled' });
     expect(enabled).toBeGreaterThan(0);
+  });
+});
+
+describe('options.inletUrl is the service’s (review item 3)', () => {
+  /** An S3 flow in the org of `headers` that sends its own `options.inletUrl`. */
+  async function s3FlowClaiming(headers: Record<string, string>, inletUrl: string) {
+    const send = async (path: string, body: unknown) => {
+      const res = await call(t.url, 'POST', path, { headers, body });
+      expect(res.status, res.text).toBeLessThan(300);
+      return (res.body as { id: string }).id;
+    };
+    const conn = await send(`${FS}/connections`, {
+      name: 's3',
+      auth: { specName: 'Access Key', params: { s3AccessKey: 'AK', s3SecretKey: 'SK' } },
+      connectionSpec: { id: S3_SPEC, version: '1.0' },
+    });
+    const src = await send(`${FS}/sourceConnections`, {
+      name: 'files',
+      baseConnectionId: conn,
+      data: { format: 'delimited' },
+      params: { path: '/bucket/folder', type: 'folder' },
+      connectionSpec: { id: S3_SPEC, version: '1.0' },
+    });
+    const schema = await call(t.url, 'POST', `${SR}/tenant/schemas`, {
+      headers,
+      body: {
+        type: 'object',
+        title: `claiming ${inletUrl}`,
+        description: 'a schema with no fields of its own',
+        allOf: [{ $ref: 'https://ns.adobe.com/xdm/context/profile' }],
+      },
+    });
+    expect(schema.status, schema.text).toBe(201);
+    const ownSchema = (schema.body as { $id: string }).$id;
+    const dataSet = await call(t.url, 'POST', '/data/foundation/catalog/dataSets', {
+      headers,
+      body: { name: 'landing', schemaRef: { id: ownSchema, contentType: XDM_FULL } },
+    });
+    expect(dataSet.status, dataSet.text).toBe(201);
+    const tgt = await send(`${FS}/targetConnections`, {
+      name: 'lake',
+      data: { schema: { id: ownSchema, version: XDM_FULL } },
+      params: { dataSetId: ((dataSet.body as string[])[0] as string).replace('@/dataSets/', '') },
+      connectionSpec: { id: 'c604ff05-7f1a-43c0-8e18-33bf874cb11c', version: '1.0' },
+    });
+    return send(`${FS}/flows`, {
+      name: 's3 flow claiming an inlet',
+      flowSpec: { id: '9753525b-82c7-4dce-8a9b-5ccfce2b9876', version: '1.0' },
+      sourceConnectionIds: [src],
+      targetConnectionIds: [tgt],
+      options: { inletUrl, errorDiagnosticsEnabled: true },
+    });
+  }
+
+  const flowOf = async (id: string, headers = t.headers) =>
+    (
+      (await call(t.url, 'GET', `${FS}/flows/${id}`, { headers })).body as {
+        items: Record<string, unknown>[];
+      }
+    ).items[0] as { etag: string; options?: Record<string, unknown> };
+
+  it('ignores a client’s inletUrl on create and PATCH, so a crafted one receives nothing, in any org', async () => {
+    const crafted = 'ab'.repeat(32);
+    const hijacker = await s3FlowClaiming(t.headers, `http://evil/collection/${crafted}`);
+    expect((await flowOf(hijacker)).options).toEqual({ errorDiagnosticsEnabled: true });
+    const hit = await call(t.url, 'POST', `/collection/${crafted}`, { body: { any: 'thing' } });
+    expect(hit.status).toBe(404);
+
+    // A webhook flow's inlet, claimed from another org (on create) and from its own org (on PATCH).
+    const runner = new SetupRunner(customerioConnector, t.client);
+    const { outputs } = await runner.apply({ dataSetId, schemaId, tenantId: 'extconndev' });
+    const victimUrl = outputs.inletUrl as string;
+    const victimInlet = victimUrl.split('/').pop() as string;
+    await t.server.services.tenancy.ensureOrg('THIEF@AdobeOrg');
+    await t.server.services.tenancy.ensureSandbox('THIEF@AdobeOrg', 'prod', 'production');
+    await t.server.services.tenancy.createClient('THIEF@AdobeOrg', 'thief', 'thief-secret', 'test');
+    const thief = {
+      Authorization: `Bearer ${await tokenFor(t.url, 'thief', 'thief-secret')}`,
+      'x-api-key': 'thief',
+      'x-gw-ims-org-id': 'THIEF@AdobeOrg',
+      'x-sandbox-name': 'prod',
+    };
+    const foreign = await s3FlowClaiming(thief, victimUrl);
+    expect((await flowOf(foreign, thief)).options).toEqual({ errorDiagnosticsEnabled: true });
+    const patchedS3 = await call(t.url, 'PATCH', `${FS}/flows/${hijacker}`, {
+      headers: { ...t.headers, 'if-match': (await flowOf(hijacker)).etag },
+      body: [{ op: 'replace', path: '/options', value: { inletUrl: victimUrl } }],
+    });
+    expect(patchedS3.status, patchedS3.text).toBe(200);
+    expect((await flowOf(hijacker)).options).toEqual({});
+    const webhook = outputs.flowId as string;
+    const patched = await call(t.url, 'PATCH', `${FS}/flows/${webhook}`, {
+      headers: { ...t.headers, 'if-match': (await flowOf(webhook)).etag },
+      body: [{ op: 'replace', path: '/options/inletUrl', value: `${t.url}/collection/${'cd'.repeat(32)}` }],
+    });
+    expect(patched.status, patched.text).toBe(200);
+    expect((await flowOf(webhook)).options).toEqual({ inletUrl: victimUrl });
+
+    // The inlet is still exactly the victim's flow, in the victim's org.
+    const inlet = await t.server.app.streaming?.inlets.inlet(victimInlet);
+    expect(inlet).toMatchObject({ flowId: webhook, scope: { orgId: t.orgId, sandbox: 'prod' } });
+    const event = { event_id: 'e1', object_type: 'customer', metric: 'subscribed', timestamp: 1613063089 };
+    const sent = await call(t.url, 'POST', `/collection/${victimInlet}?x-adobe-flow-id=${webhook}`, {
+      body: event,
+    });
+    expect(sent.status, sent.text).toBe(200);
+    expect(sent.body).toMatchObject({ inletId: victimInlet });
   });
 });
