@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AnySourceConnector } from '@inflow/core';
+import { connectorScanFolders } from '@inflow/server';
 import { CliError, EXIT } from './errors.js';
 
 /** The keyword that marks a package as an Inflow connector (package.json `keywords`). */
@@ -30,22 +31,21 @@ function list(dir: string): string[] {
   }
 }
 
-/** Connector packages in the `node_modules` folders above each path, nearest first, by name. */
+/**
+ * Connector packages in the `node_modules` folders the server's discovery scans from each path
+ * (up to the project root, never above it: see `connectorScanFolders`), nearest first, by name.
+ */
 export function findConnectorPackages(searchPaths: readonly string[]): Map<string, string> {
   const found = new Map<string, string>();
-  for (const from of searchPaths) {
-    for (let dir = resolve(from); ; dir = dirname(dir)) {
-      const nm = join(dir, 'node_modules');
-      for (const entry of list(nm)) {
-        const names = entry.startsWith('@') ? list(join(nm, entry)).map((n) => `${entry}/${n}`) : [entry];
-        for (const name of names) {
-          if (found.has(name)) continue;
-          const pkg = readPkg(join(nm, name));
-          if (Array.isArray(pkg?.keywords) && pkg.keywords.includes(CONNECTOR_KEYWORD))
-            found.set(name, join(nm, name));
-        }
+  for (const nm of connectorScanFolders(searchPaths)) {
+    for (const entry of list(nm)) {
+      const names = entry.startsWith('@') ? list(join(nm, entry)).map((n) => `${entry}/${n}`) : [entry];
+      for (const name of names) {
+        if (found.has(name)) continue;
+        const pkg = readPkg(join(nm, name));
+        if (Array.isArray(pkg?.keywords) && pkg.keywords.includes(CONNECTOR_KEYWORD))
+          found.set(name, join(nm, name));
       }
-      if (dirname(dir) === dir) break;
     }
   }
   return found;

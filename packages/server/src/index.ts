@@ -4,6 +4,7 @@ export { type BootstrapFile, readBootstrap, saveBootstrap } from './bootstrap-fi
 export { configFromEnv, type ServerConfig } from './config.js';
 export { FlowProblem, GatewayError } from './errors.js';
 export type { Services } from './services.js';
+export { connectorScanFolders, projectRoot } from './specs/discovery.js';
 export {
   BUILT_IN_CONNECTORS,
   CONNECTOR_KEYWORD,
