@@ -1,6 +1,6 @@
 import type { Run } from '@inflow/core';
 import type { CommandDef } from '../command.js';
-import { EXIT, UsageError } from '../errors.js';
+import { apiErrorOf, EXIT, UsageError } from '../errors.js';
 import { bar, isoTime, Progress } from '../output.js';
 import { resolveDataset } from './resolve.js';
 
@@ -15,6 +15,8 @@ export function runStatus(run: Run | Json): string {
 
 const FINISHED = new Set(['success', 'failed', 'partialsuccess', 'cancelled', 'canceled', 'completed']);
 export const isFinished = (status: string) => FINISHED.has(status);
+/** How many of the newest runs each poll reads. */
+const PAGE = 50;
 
 function summary(run: Json) {
   const rec = (k: string) => at(run, `metrics.recordSummary.${k}`) as number | undefined;
@@ -43,8 +45,10 @@ export const runsWatchCommand: CommandDef = {
   description: [
     'Polls GET /runs (filtered by flowId) and prints a line whenever a run starts, progresses or ends; on a',
     'terminal the in-progress runs are drawn as a live status line. --run waits for one run to end; with',
-    '--until-done it stops once no watched run is in progress. Exit code 5 if a watched run failed. --json',
-    'prints one JSON object per change (JSON lines).',
+    '--until-done it stops once no watched run is in progress. Runs that ended before watching began are',
+    'not shown, except the newest: so `POST /runs` then `runs watch --flow ID --until-done` reports that run',
+    'even if it ended before the first poll. Exit code 5 if a watched run failed. --json prints one JSON',
+    'object per change (JSON lines).',
   ].join('\n'),
   api: true,
   options: {
@@ -68,25 +72,53 @@ export const runsWatchCommand: CommandDef = {
     const runId = ctx.string('run');
     const untilDone = ctx.flag('until-done') || runId !== undefined;
     const client = ctx.client();
+    // The newest page only: a flow's run history grows without end (a 15-minute schedule makes
+    // 35,000 runs a year), and reading all of it every poll would make each poll slower.
+    const newestRuns = async (flowId: string | undefined): Promise<Json[]> => {
+      const runs: Json[] = [];
+      for await (const run of client.runs.iterate({
+        ...(flowId ? { property: `flowId==${flowId}` } : {}),
+        orderby: '-createdAt',
+        limit: PAGE,
+      })) {
+        runs.push(run as unknown as Json);
+        if (runs.length >= PAGE) break;
+      }
+      return runs;
+    };
     const seen = new Map<string, string>();
     const progress = new Progress(out, io.now);
     let failed = false;
+    // Runs in progress at the last poll: fetched by id if they drop off the newest page, so a
+    // run being watched is followed to its end however many runs start meanwhile.
+    let following = new Set<string>();
     for (let poll = 0; ; poll++) {
-      const runs = runId
-        ? [(await client.runs.get(runId)) as unknown as Json]
-        : ((await client.runs.list({
-            ...(flow ? { property: `flowId==${flow}` } : {}),
-            orderby: '-createdAt',
-          })) as unknown as Json[]);
+      const runs = runId ? [(await client.runs.get(runId)) as unknown as Json] : await newestRuns(flow);
+      const newest = runs[0]?.id;
+      if (!runId) {
+        const listed = new Set(runs.map((r) => String(r.id)));
+        for (const id of following) {
+          if (listed.has(id)) continue;
+          // Deleted meanwhile (404): nothing more to follow. Any other error stops the watch.
+          const run = await client.runs.get(id).catch((error: unknown) => {
+            if (apiErrorOf(error)?.status === 404) return undefined;
+            throw error;
+          });
+          if (run) runs.push(run as unknown as Json);
+        }
+      }
       const active: ReturnType<typeof summary>[] = [];
-      for (const run of runs) {
+      // Oldest first, so the lines read top-down in the order things happened.
+      for (const run of runs.reverse()) {
         const s = summary(run);
-        // Runs that ended before watching began are history: shown once, on the first poll, only with --run.
-        if (poll === 0 && isFinished(s.status) && !runId) {
-          seen.set(s.id, `${s.status}|${s.read}|${s.written}|${s.failed}`);
+        const fingerprint = `${s.status}|${s.read}|${s.written}|${s.failed}|${s.errors.length}`;
+        // Runs that ended before watching began are history, not shown, except the newest: a run
+        // started just before `runs watch` (POST /runs, then watch) may end before the first poll,
+        // and its outcome is what the caller is waiting for (and sets the exit code).
+        if (poll === 0 && isFinished(s.status) && !runId && run.id !== newest) {
+          seen.set(s.id, fingerprint);
           continue;
         }
-        const fingerprint = `${s.status}|${s.read}|${s.written}|${s.failed}`;
         if (!isFinished(s.status)) active.push(s);
         if (seen.get(s.id) === fingerprint) continue;
         seen.set(s.id, fingerprint);
@@ -101,6 +133,7 @@ export const runsWatchCommand: CommandDef = {
           for (const e of s.errors) out.line(out.paint('red', `    ${e}`));
         }
       }
+      following = new Set(active.map((a) => a.id));
       if (active.length && progress.enabled) {
         const a = active[0] as ReturnType<typeof summary>;
         progress.update(
