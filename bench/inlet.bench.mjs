@@ -8,11 +8,12 @@
 // Inflow server is packages/server/src bundled with esbuild (no build needed), with a fresh data
 // dir on disk for every run, so every ack waits for a real fdatasync.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sourceBundleOptions } from '../scripts/source-bundle.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundleDir = join(root, 'node_modules', '.cache', 'inflow-inlet-bench');
@@ -276,30 +277,10 @@ async function load(url, body, connections) {
 async function bundleServer() {
   const { build } = await import('esbuild');
   mkdirSync(bundleDir, { recursive: true });
-  const version = JSON.parse(readFileSync(join(root, 'packages/server/package.json'), 'utf8')).version;
-  const packages = [
-    'core',
-    'connector-s3',
-    'connector-postgresql',
-    'connector-streaming',
-    'connector-customerio',
-  ];
   await build({
+    ...sourceBundleOptions(),
     entryPoints: [join(root, 'packages/server/src/index.ts')],
     outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    alias: Object.fromEntries(
-      packages.map((p) => [`@inflow/${p}`, join(root, 'packages', p, 'src/index.ts')]),
-    ),
-    define: {
-      __INFLOW_SERVER_VERSION__: JSON.stringify(version),
-      __INFLOW_CORE_VERSION__: JSON.stringify(version),
-    },
-    logLevel: 'error',
   });
 }
 

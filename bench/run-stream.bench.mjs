@@ -8,11 +8,12 @@
 // (sampled every 20 ms; not forced-GC, so it includes garbage not yet collected).
 //   node bench/run-stream.bench.mjs [--records 1000000] [--rounds 2] [--no-append]
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sourceBundleOptions } from '../scripts/source-bundle.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundleDir = join(root, 'node_modules', '.cache', 'inflow-run-stream-bench');
@@ -256,15 +257,8 @@ async function runCase(total, chunk) {
 async function bundleServer() {
   const { build } = await import('esbuild');
   mkdirSync(bundleDir, { recursive: true });
-  const version = JSON.parse(readFileSync(join(root, 'packages/server/package.json'), 'utf8')).version;
-  const packages = [
-    'core',
-    'connector-s3',
-    'connector-postgresql',
-    'connector-streaming',
-    'connector-customerio',
-  ];
   await build({
+    ...sourceBundleOptions(),
     stdin: {
       contents: [
         "export * from './src/index.ts';",
@@ -274,18 +268,5 @@ async function bundleServer() {
       loader: 'ts',
     },
     outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    alias: Object.fromEntries(
-      packages.map((p) => [`@inflow/${p}`, join(root, 'packages', p, 'src/index.ts')]),
-    ),
-    define: {
-      __INFLOW_SERVER_VERSION__: JSON.stringify(version),
-      __INFLOW_CORE_VERSION__: JSON.stringify(version),
-    },
-    logLevel: 'error',
   });
 }

@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain .mjs script of the repository's, without type declarations
+import { sourceBundleOptions } from '../../../scripts/source-bundle.mjs';
 import { tokenFor } from './helpers.js';
 import {
   type Api,
@@ -24,13 +26,6 @@ import {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
-const PACKAGES = [
-  'core',
-  'connector-s3',
-  'connector-postgresql',
-  'connector-streaming',
-  'connector-customerio',
-];
 const SECRET = 'crash-test-secret';
 const CLIENTS = 48;
 
@@ -46,11 +41,11 @@ beforeAll(async () => {
   bundleDir = join(root, 'node_modules', '.cache', `inflow-crash-${process.pid}`);
   mkdirSync(bundleDir, { recursive: true });
   bundle = join(bundleDir, 'main.mjs');
-  const version = JSON.parse(readFileSync(join(root, 'packages', 'server', 'package.json'), 'utf8')).version;
   // Split like the published build (tsup): the server code in a shared chunk, which the streaming
   // consumer's worker thread loads (a single-file bundle of main.ts would make it land on the main
   // thread instead).
   await build({
+    ...sourceBundleOptions(),
     entryPoints: [
       join(root, 'packages', 'server', 'src', 'main.ts'),
       join(root, 'packages', 'server', 'src', 'index.ts'),
@@ -58,19 +53,6 @@ beforeAll(async () => {
     outdir: bundleDir,
     outExtension: { '.js': '.mjs' },
     splitting: true,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    alias: Object.fromEntries(
-      PACKAGES.map((p) => [`@inflow/${p}`, join(root, 'packages', p, 'src', 'index.ts')]),
-    ),
-    define: {
-      __INFLOW_SERVER_VERSION__: JSON.stringify(version),
-      __INFLOW_CORE_VERSION__: JSON.stringify(version),
-    },
-    logLevel: 'error',
   });
   dataDir = mkdtempSync(join(tmpdir(), 'inflow-crash-'));
 });
