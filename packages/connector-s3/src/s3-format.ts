@@ -1,5 +1,4 @@
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -141,7 +140,18 @@ export interface ReadFileOptions {
   onBytes?: (bytes: number) => void;
   /** Text formats: parse no more than about this many records (previews). */
   stopAfter?: number;
+  /** Text formats: the object's body, already requested (see `getBody`); else it is fetched here. */
+  body?: Promise<Readable> | undefined;
+  /** Text formats: called once the whole body has arrived (it may not all be parsed yet). */
+  onFetched?: () => void;
 }
+
+/**
+ * Bytes of a body read ahead of the parser. The HTTP response alone buffers 16 KB, so the
+ * socket stopped whenever the parser was busy and the download waited on it (about 1 s per GB
+ * above the read's CPU time); with a bounded buffer, bytes keep arriving while chunks parse.
+ */
+export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 
 /** Wraps a parse failure with the file and what to do. */
 function formatFailure(object: S3Object, format: FileFormat, error: unknown): unknown {
@@ -161,8 +171,11 @@ function isParquetError(error: unknown): boolean {
   return error instanceof Error && /parquet/i.test(error.message) && !S3Error.isInstance(error);
 }
 
-/** The body of an object as a Node stream, from `start` (bytes) when given. */
-async function getBody(
+/**
+ * The body of an object as a Node stream, from `start` (bytes) when given. The stream is
+ * paused until read: the caller must read or destroy it.
+ */
+export async function getBody(
   client: S3Client,
   object: S3Object,
   signal: AbortSignal | undefined,
@@ -213,7 +226,9 @@ async function* objectBytes(
   format: FileFormat,
   options: ReadFileOptions,
 ): AsyncGenerator<Uint8Array> {
-  const body = await getBody(client, object, options.signal);
+  const body = await (options.body ?? getBody(client, object, options.signal));
+  const ahead = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+  if (options.onFetched) body.once('end', options.onFetched);
   try {
     if (format.compression === 'gzip') {
       if (options.onBytes) {
@@ -221,16 +236,18 @@ async function* objectBytes(
         body.on('data', (chunk: Uint8Array) => onBytes(chunk.length));
       }
       const gunzip = createGunzip();
-      pipeline(body, gunzip, () => {});
+      pipeline(body, ahead, gunzip, () => {});
       yield* gunzip;
     } else {
-      for await (const chunk of body) {
+      pipeline(body, ahead, () => {});
+      for await (const chunk of ahead) {
         options.onBytes?.((chunk as Uint8Array).length);
         yield chunk as Uint8Array;
       }
     }
   } finally {
     body.destroy();
+    ahead.destroy();
   }
 }
 

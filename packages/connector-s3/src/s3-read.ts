@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { JsonValue, ReadRequest, RecordBatch } from '@inflow/core';
 import { InflowValidationError } from '@inflow/core';
@@ -5,7 +6,7 @@ import { z } from 'zod';
 import { createClient, S3Error, s3Failure } from './s3-client.js';
 import type { S3Credentials, S3SourceParams } from './s3-credentials.js';
 import { listPages } from './s3-explore.js';
-import { type FileFormat, fileRecords, formatOf, type S3Object } from './s3-format.js';
+import { type FileFormat, fileRecords, formatOf, getBody, type S3Object } from './s3-format.js';
 import { checkScope, displayPath, globMatcher, hasGlob, parsePath } from './s3-path.js';
 
 /**
@@ -179,6 +180,11 @@ export async function* readFiles(
   const prior = parseReadState(request.state);
   const client = createClient(credentials);
   let doing = `listing ${params.path}`;
+  // The next file's GetObject, sent once the current file's body has arrived in full (its
+  // last read-ahead still parsing), so the round trip overlaps parsing. Its body stays paused
+  // until read: one response's buffers, never a whole object, and only for as long as the
+  // current file's read-ahead takes to parse. Destroyed unread if the read stops first.
+  let next: { object: S3Object; body: Promise<Readable> } | undefined;
   try {
     const objects = await listSelected(client, params, credentials, signal);
     // Check every file's format before reading any: a bad one fails the run up front.
@@ -213,9 +219,23 @@ export async function* readFiles(
       return out;
     };
 
-    for (const object of pending) {
+    const fetchAhead = (index: number) => {
+      const object = pending[index];
+      if (!object || next || (limit !== undefined && total >= limit) || signal?.aborted) return;
+      // Parquet is read by ranges, not one body.
+      if ((formats.get(object) as FileFormat).fileType === 'parquet') return;
+      const body = getBody(client, object, signal);
+      // A failure surfaces when this file is read (a 412 there means "changed since listing").
+      body.catch(() => {});
+      next = { object, body };
+    };
+
+    for (let index = 0; index < pending.length; index++) {
+      const object = pending[index] as S3Object;
       if (limit !== undefined && total >= limit) break;
       const format = formats.get(object) as FileFormat;
+      const prefetched = next?.object === object ? next.body : undefined;
+      next = undefined;
       const resume =
         partial &&
         partial.bucket === object.bucket &&
@@ -229,6 +249,8 @@ export async function* readFiles(
         for await (const chunk of fileRecords(client, object, format, {
           skip: delivered,
           signal,
+          body: prefetched,
+          onFetched: () => fetchAhead(index + 1),
           onBytes: (n) => {
             bytes += n;
           },
@@ -287,6 +309,11 @@ export async function* readFiles(
     if (InflowValidationError.isInstance(error) || S3Error.isInstance(error)) throw error;
     throw s3Failure(error, credentials, doing);
   } finally {
+    // Aborted, failed or stopped early: the request made ahead is never read.
+    next?.body.then(
+      (body) => body.destroy(),
+      () => {},
+    );
     client.destroy();
   }
 }

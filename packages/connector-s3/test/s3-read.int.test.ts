@@ -200,6 +200,50 @@ describe('S3 read against radosgw: batches and state', () => {
     expect(all(await collect(params, lastState(second)))).toEqual([]);
   });
 
+  it('fetches the next file ahead, in order, and drops it when the read stops early', async () => {
+    // Each file's body arrives before the next is requested; gzip and plain alike.
+    await put(client, bucket, 'ahead/a.csv', csvOf(0, READ_BATCH_SIZE + 10));
+    await put(client, bucket, 'ahead/b.csv.gz', gzipSync(csvOf(READ_BATCH_SIZE + 10, READ_BATCH_SIZE + 20)));
+    await put(client, bucket, 'ahead/c.csv', csvOf(READ_BATCH_SIZE + 20, READ_BATCH_SIZE + 30));
+    const params = { path: `/${bucket}/ahead/` };
+    const whole = await collect(params);
+    expect(ids(all(whole))).toEqual(range(0, READ_BATCH_SIZE + 30));
+    expect(whole.reduce((n, b) => n + (b.files ?? 0), 0)).toBe(3);
+
+    // A limit inside the second file: the third, requested ahead, is dropped unread, and the
+    // state resumes exactly where the limit stopped.
+    const head = await collect(params, undefined, { limit: READ_BATCH_SIZE + 15 });
+    expect(ids(all(head))).toEqual(range(0, READ_BATCH_SIZE + 15));
+    const rest = await collect(params, lastState(head));
+    expect(ids(all(rest))).toEqual(range(READ_BATCH_SIZE + 15, READ_BATCH_SIZE + 30));
+
+    // A consumer that stops after the first batch (its return closes the read) and one that
+    // aborts: neither hangs, and a read afterwards is whole.
+    for await (const batch of read({
+      credentials: credentials(),
+      params: s3Connector.parseSourceParams(params),
+      state: undefined,
+    })) {
+      expect(batch.records).toHaveLength(READ_BATCH_SIZE);
+      break;
+    }
+    const controller = new AbortController();
+    const aborted = rejectionOf(
+      (async () => {
+        for await (const _ of read({
+          credentials: credentials(),
+          params: s3Connector.parseSourceParams(params),
+          state: undefined,
+          signal: controller.signal,
+        })) {
+          controller.abort();
+        }
+      })(),
+    );
+    expect(await aborted).toBeDefined();
+    expect(ids(all(await collect(params)))).toEqual(range(0, READ_BATCH_SIZE + 30));
+  });
+
   it('refuses a state that is not an S3 read state', async () => {
     const error = await rejectionOf(collect({ path: `/${bucket}/inc/` }, { v: 1, mode: 'full' }));
     expect(InflowValidationError.isInstance(error)).toBe(true);
