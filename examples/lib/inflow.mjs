@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { FlowServiceClient, imsServerToServer } from '@inflow/core';
 
 export const XDM_FULL = 'application/vnd.adobe.xed-full+json;version=1';
-export const DATA_LAKE_SPEC_ID = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
+/** The data lake target connection spec (reference §5). */
+export { DATA_LAKE_CONNECTION_SPEC_ID as DATA_LAKE_SPEC_ID } from '@inflow/core';
 
 /**
  * The API to talk to: INFLOW_ENDPOINT (default http://127.0.0.1:8080) with INFLOW_ORG_ID,

@@ -5,6 +5,7 @@ import {
   customerioSignature,
 } from '@inflow/connector-customerio';
 import type { InletResult } from '@inflow/core';
+import { CUSTOMER_IO_SAMPLE_EVENT } from '@inflow/testkit';
 import { describe, expect, it } from 'vitest';
 
 const KEY = 'CANARY-cio-inlet-signing-key-5d1c0e';
@@ -12,17 +13,7 @@ const NOW = Date.UTC(2025, 1, 11, 17, 4, 49);
 const NOW_SECONDS = String(Math.floor(NOW / 1000));
 
 /** The verbatim sample of reference §10.2 (the one Adobe uses to define the source schema). */
-const EVENT = {
-  event_id: '01E4C4CT6YDC7Y5M7FE1GWWPQJ',
-  object_type: 'customer',
-  metric: 'subscribed',
-  timestamp: 1613063089,
-  data: {
-    customer_id: '42',
-    email_address: 'test@example.com',
-    identifiers: { id: '42', email: 'test@example.com', cio_id: 'd9c106000001' },
-  },
-};
+const EVENT = CUSTOMER_IO_SAMPLE_EVENT;
 const BODY = Buffer.from(JSON.stringify(EVENT));
 
 /** Computed here with node:crypto, independently of the connector's own helper. */

@@ -2,7 +2,7 @@
 import type { PostgresqlCredentials } from '@inflow/connector-postgresql';
 import { POSTGRESQL_AUTH_SPEC_NAME, postgresqlConnector } from '@inflow/connector-postgresql';
 import type { JsonValue, RecordBatch } from '@inflow/core';
-import type { TestPostgres } from '@inflow/testkit';
+import { sqlAs, type TestPostgres } from '@inflow/testkit';
 import pg from 'pg';
 import { inject } from 'vitest';
 
@@ -29,21 +29,7 @@ export function credentials(
 }
 
 /** Runs SQL as the test user (the owner of the test database). */
-export async function sql(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({
-    host: PG.host,
-    port: PG.port,
-    database: PG.database,
-    user: PG.user,
-    password: PG.password,
-  });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
-}
+export const sql = sqlAs(PG);
 
 /** Runs SQL as the superuser, in `database` (default: the test database). */
 export async function adminSql(text: string, database = PG.database): Promise<pg.QueryResult> {

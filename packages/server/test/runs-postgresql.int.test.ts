@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fillPlaceholders, parseSeedCurls, readSeed, type TestPostgres } from '@inflow/testkit';
-import pg from 'pg';
+import { fillPlaceholders, parseSeedCurls, readSeed, sqlAs, type TestPostgres } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DatasetLake } from '../src/datasets/writer.js';
 import { createDataset, duckRows, TENANT, XDM_FULL } from './datasets-fixtures.js';
@@ -18,21 +17,7 @@ const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
 let t: TestServer;
 let connectionId: string;
 
-async function sql(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({
-    host: PG.host,
-    port: PG.port,
-    database: PG.database,
-    user: PG.user,
-    password: PG.password,
-  });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
-}
+const sql = sqlAs(PG);
 
 const post = async (path: string, body: unknown) => {
   const res = await call(t.url, 'POST', path, { headers: t.headers, body });

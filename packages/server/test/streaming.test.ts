@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { customerioSignature } from '@inflow/connector-customerio';
+import { CUSTOMER_IO_SAMPLE_EVENT } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { call, startTestServer, type TestServer } from './helpers.js';
 import {
@@ -344,17 +345,7 @@ describe('Customer.io webhooks (seed 004)', () => {
     const flow = await createCustomerioFlow(t, cio.schemaId, cio.datasetId, SIGNING_KEY);
     expect(flow.inletUrl).toMatch(/\/collection\/[0-9a-f]{64}$/);
     const path = `/collection/${flow.inletId}?x-adobe-flow-id=${flow.flowId}`;
-    const event = {
-      event_id: '01E4C4CT6YDC7Y5M7FE1GWWPQJ',
-      object_type: 'customer',
-      metric: 'subscribed',
-      timestamp: 1613063089,
-      data: {
-        customer_id: '42',
-        email_address: 'test@example.com',
-        identifiers: { id: '42', email: 'test@example.com', cio_id: 'd9c106000001' },
-      },
-    };
+    const event = CUSTOMER_IO_SAMPLE_EVENT;
     const raw = JSON.stringify(event);
     const now = String(Math.floor(Date.now() / 1000));
     const send = (headers: Record<string, string>, body = raw) =>

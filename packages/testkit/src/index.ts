@@ -6,6 +6,8 @@ export {
   describeSourceConnector,
   type SourceConnectorConformanceOptions,
 } from './conformance.js';
+export { CUSTOMER_IO_SAMPLE_EVENT } from './customerio.js';
+export { sqlAs } from './postgres.js';
 export {
   type Handler,
   type RecordedRequest,
