@@ -1,5 +1,6 @@
 import {
   appendFileSync,
+  constants,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -9,7 +10,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { frame, LogView, SharedLogState, StreamLog } from '../src/streaming/log.js';
 
 let dir: string;
@@ -39,6 +40,48 @@ describe('StreamLog', () => {
       Array.from({ length: n }, (_, i) => payload(i).toString()),
     );
     await log.close();
+  });
+
+  it('commits with one durable write: segments are opened O_DSYNC, with no fdatasync per commit', async () => {
+    // Small segments, so a rolled (newly created) segment is checked as well as the reopened one.
+    const log = await StreamLog.open(dir, { segmentBytes: 4096 });
+    const active = () => (log as unknown as { active: { fd: number; datasync: () => Promise<void> } }).active;
+    const handleProto = Object.getPrototypeOf(active()) as { datasync: () => Promise<void> };
+    const datasync = vi.spyOn(handleProto, 'datasync');
+    const flagsOf = (fd: number) =>
+      Number.parseInt(
+        /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '',
+        8,
+      );
+    try {
+      const first = active().fd;
+      for (let i = 0; i < 60; i++) await log.append([payload(i)]);
+      expect(log.stats.segmentsRolled).toBeGreaterThan(0);
+      expect(active().fd).not.toBe(first);
+      expect(log.stats.fsyncs).toBe(60);
+      if (constants.O_DSYNC) {
+        expect(datasync).not.toHaveBeenCalled();
+        if (process.platform === 'linux')
+          expect(flagsOf(active().fd) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+      } else {
+        // No O_DSYNC (Windows): every commit syncs after its write.
+        expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(60);
+      }
+    } finally {
+      datasync.mockRestore();
+    }
+    await log.close();
+    const again = await StreamLog.open(dir);
+    const entries = await again.read(again.startOffset, Number.POSITIVE_INFINITY);
+    expect(entries.map((e) => e.payload.toString())).toEqual(
+      Array.from({ length: 60 }, (_, i) => payload(i).toString()),
+    );
+    // The reopened last segment is written the same way.
+    const reopened = (again as unknown as { active: { fd: number } }).active.fd;
+    if (constants.O_DSYNC && process.platform === 'linux') {
+      expect(flagsOf(reopened) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    }
+    await again.close();
   });
 
   it('resolves an append only once its frame is on disk, and reopens with every acked frame', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { constants, readdirSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -10,10 +10,11 @@ import { crc32 } from 'node:zlib';
  * Offsets are global byte positions: a segment is named by the offset of its first byte
  * (`00000000000000000000.log`), so an offset names one frame for the life of the log.
  *
- * Appends are group-committed: frames queue while a write + `fdatasync` is in flight, and the
- * next flush writes every queued frame with one `writev` (the payload pieces as they are, no
- * copy) and one `fdatasync`. An append resolves only
- * after its frame is synced, so concurrent requests share fsyncs instead of each paying for one.
+ * Appends are group-committed: frames queue while a durable write is in flight, and the next
+ * flush writes every queued frame with one `writev` (the payload pieces as they are, no copy) on
+ * a file opened `O_DSYNC` (or a `writev` and an `fdatasync` where there is no `O_DSYNC`). An
+ * append resolves only after its frame is synced, so concurrent requests share syncs instead of
+ * each paying for one. `stats.fsyncs` counts these durable commits.
  */
 
 const FRAME_HEADER = 8;
@@ -86,6 +87,14 @@ const IOV_MAX = 512;
  */
 const PREALLOCATE = 4 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
+/**
+ * The active segment is opened with `O_DSYNC` where the platform has it (Linux, macOS): each
+ * `writev` returns only once its data is durable, as a `write` + `fdatasync` would, but in one
+ * thread-pool call. Two calls cost two trips through the event loop between them, and on a busy
+ * loop those trips, not the disk, were most of a commit's time (bench/RESULTS.md, 2026-11-22).
+ * Elsewhere (0) the commit calls `fdatasync` after the write.
+ */
+const O_DSYNC = constants.O_DSYNC ?? 0;
 
 /** Thrown by `append` when the log cannot make the frame durable (disk full, I/O error). */
 export class LogWriteError extends Error {
@@ -394,7 +403,7 @@ export class StreamLog extends FrameReader implements ConsumableLog {
       await syncDir(dir);
     }
     const last = segments[segments.length - 1] as Segment;
-    const handle = await open(join(dir, segmentName(last.base)), 'r+');
+    const handle = await open(join(dir, segmentName(last.base)), constants.O_RDWR | O_DSYNC);
     const valid = await StreamLog.validLength(handle, last.size);
     const torn: { bytes: number; at: number; file?: string } = { bytes: 0, at: last.base + valid };
     if (last.size > valid) {
@@ -586,7 +595,7 @@ export class StreamLog extends FrameReader implements ConsumableLog {
     const began = performance.now();
     try {
       await writevFully(this.active, bufs, seg.size);
-      await this.active.datasync();
+      if (O_DSYNC === 0) await this.active.datasync();
       this.stats.commitMs += performance.now() - began;
     } catch (error) {
       const failure = new LogWriteError('the streaming log could not write durably', { cause: error });
@@ -625,7 +634,11 @@ export class StreamLog extends FrameReader implements ConsumableLog {
       await this.active.datasync();
       this.allocated = current.size;
     }
-    const handle = await open(join(this.dir, segmentName(base)), 'wx', 0o600);
+    const handle = await open(
+      join(this.dir, segmentName(base)),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_DSYNC,
+      0o600,
+    );
     await syncDir(this.dir);
     const previous = this.active;
     this.active = handle;
