@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetLake, LandedBatch } from '../src/datasets/writer.js';
+import type { BatchManifest, DatasetLake, LandedBatch } from '../src/datasets/writer.js';
 import { createDataset, TENANT } from './datasets-fixtures.js';
 import { call, startTestServer, type TestServer } from './helpers.js';
 
@@ -90,6 +90,87 @@ describe('Data Access', () => {
     expect((await get(`${DA}/files/${landed.batchId}-1?path=../../keys/secret.key`)).status).toBe(404);
     expect((await get(`${DA}/files/nope-1`)).status).toBe(404);
     expect((await get(`${DA}/files/nope`)).status).toBe(404);
+  });
+
+  it('pages listings with start and limit: _links.next walks every entry once, the last page has none', async () => {
+    // A batch whose data is split in five Parquet parts (the manifest lists every file under data/).
+    const split = await t.server.services.datasets.land({
+      scope: { orgId: t.orgId, sandbox: 'prod' },
+      datasetId: dataSetId,
+      records: records.slice(0, 10),
+      origin: { runId: 'r2' },
+    });
+    const dir = (t.server.services.datasets as DatasetLake).batchDir(dataSetId, split.batchId);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BatchManifest;
+    const [first] = manifest.files;
+    const names = [0, 1, 2, 3, 4].map((i) => `part-0000${i}.parquet`);
+    for (const name of names.slice(1))
+      copyFileSync(join(dir, 'data', first?.name as string), join(dir, 'data', name));
+    manifest.files = names.map((name) => ({ ...(first as BatchManifest['files'][0]), name }));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+
+    type Listing = {
+      data: { name: string; _links: { self: { href: string } } }[];
+      _page: { limit: number; count: number };
+      _links?: { next?: { href: string }; page?: { href: string; templated: boolean } };
+    };
+    const whole = (await get(`${DA}/files/${split.batchId}-1`)).body as Listing;
+    expect(whole._page).toEqual({ limit: 100, count: 5 });
+    expect(whole.data.map((f) => f.name)).toEqual(names);
+    expect(whole._links).toBeUndefined();
+
+    const seen: string[] = [];
+    const pages: Listing[] = [];
+    let next: string | undefined = `${t.url}${DA}/files/${split.batchId}-1?limit=2`;
+    while (next) {
+      const res = await request(next, { headers: t.headers });
+      expect(res.statusCode).toBe(200);
+      const body = (await res.body.json()) as Listing;
+      pages.push(body);
+      expect(body._page).toEqual({ limit: 2, count: 5 });
+      seen.push(...body.data.map((f) => f.name));
+      next = body._links?.next?.href;
+      expect(pages.length).toBeLessThanOrEqual(3);
+    }
+    expect(pages.map((p) => p.data.length)).toEqual([2, 2, 1]);
+    expect(seen).toEqual(names);
+    expect(new Set(seen).size).toBe(names.length);
+    expect(pages[0]?._links).toEqual({
+      next: { href: `${t.url}${DA}/files/${split.batchId}-1?start=2&limit=2` },
+      page: { href: `${t.url}${DA}/files/${split.batchId}-1?start=0&limit=2`, templated: true },
+    });
+    expect(pages[2]?._links).toBeUndefined();
+    // Every listed part downloads through its own link.
+    const last = await request(pages[2]?.data[0]?._links.self.href as string, { headers: t.headers });
+    expect(last.statusCode).toBe(200);
+    expect(Buffer.from(await last.body.arrayBuffer()).length).toBe(first?.bytes);
+
+    // The batch's one dataSetFile: one page whatever the limit; past the end, an empty page.
+    const one = (await get(`${DA}/batches/${split.batchId}/files?start=0&limit=1`)).body as Listing;
+    expect(one._page).toEqual({ limit: 1, count: 1 });
+    expect(one.data).toHaveLength(1);
+    expect(one._links).toBeUndefined();
+    const past = (await get(`${DA}/batches/${split.batchId}/files?start=1&limit=1`)).body as Listing;
+    expect(past).toEqual({ data: [], _page: { limit: 1, count: 1 } });
+
+    for (const path of [`/batches/${split.batchId}/files`, `/files/${split.batchId}-1`]) {
+      for (const [query, field] of [
+        ['limit=0', 'limit'],
+        ['limit=101', 'limit'],
+        ['limit=ten', 'limit'],
+        ['limit=1&limit=2', 'limit'],
+        ['start=-1', 'start'],
+        ['start=1.5', 'start'],
+      ] as const) {
+        const bad = await get(`${DA}${path}?${query}`);
+        expect(bad.status, `${path}?${query}`).toBe(400);
+        expect(bad.body).toMatchObject({
+          type: 'https://ns.adobe.com/aep/errors/FLOW-1460-400',
+          status: 400,
+          report: { field },
+        });
+      }
+    }
   });
 
   it('previews the first rows as JSON, nested objects kept', async () => {

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { previewRows } from '../datasets/reader.js';
 import { type BatchManifest, DatasetLake, ROW_ERRORS_FILE } from '../datasets/writer.js';
@@ -52,6 +53,36 @@ const page = (query: { start?: string; limit?: string }) => ({
   limit: pageParam(query.limit, 'limit', PAGE, PAGE),
 });
 
+/**
+ * One page of a listing, as the real service pages (reference §13.3): `_page.count` is the total,
+ * and while entries follow, `_links.next` is this request's own URL with the next `start` (and
+ * `_links.page` this page's), so following `next` until it is absent walks every entry once.
+ */
+function pageOf<T>(req: FastifyRequest, publicUrl: string, all: readonly T[]) {
+  const { start, limit } = page(req.query as { start?: string; limit?: string });
+  const body: { data: T[]; _page: { limit: number; count: number }; _links?: PageLinks } = {
+    data: all.slice(start, start + limit),
+    _page: { limit, count: all.length },
+  };
+  if (start + limit < all.length) {
+    const at = (from: number) => {
+      const url = new URL(req.url, 'http://inflow.invalid');
+      url.searchParams.delete('start');
+      url.searchParams.delete('limit');
+      url.searchParams.append('start', String(from));
+      url.searchParams.append('limit', String(limit));
+      return `${publicUrl}${url.pathname}${url.search}`;
+    };
+    body._links = { next: { href: at(start + limit) }, page: { href: at(start), templated: true } };
+  }
+  return body;
+}
+
+interface PageLinks {
+  next: { href: string };
+  page: { href: string; templated: true };
+}
+
 /** A byte range of `size` bytes from a `Range: bytes=a-b | a- | -n` header; `undefined` for the whole file. */
 function rangeOf(header: string | undefined, size: number): { start: number; end: number } | undefined {
   if (!header) return undefined;
@@ -88,14 +119,13 @@ export function registerDataAccess(table: RouteTable, services: Services): void 
     auth: 'platform',
     query: querySchema,
     responses: {
-      200: { description: '{data: [dataSetFile], _page}' },
+      200: { description: '{data: [dataSetFile], _page, _links.next while more follow}' },
       404: { description: 'Unknown batch' },
     },
     handler: async (req) => {
       const scope = scopeOf(callOf(req));
       const { batchId } = req.params as { batchId: string };
       const { batch, datasetId, manifest } = await batchOf(services, scope, batchId);
-      const { start, limit } = page(req.query as { start?: string; limit?: string });
       const all =
         manifest.files.length === 0
           ? []
@@ -112,7 +142,7 @@ export function registerDataAccess(table: RouteTable, services: Services): void 
                 _links: { self: { href: href(`/files/${batchId}-1`) } },
               },
             ];
-      return { data: all.slice(start, start + limit), _page: { limit, count: all.length } };
+      return pageOf(req, services.publicUrl(), all);
     },
   });
 
@@ -125,7 +155,10 @@ export function registerDataAccess(table: RouteTable, services: Services): void 
     auth: 'platform',
     query: querySchema.extend({ path: z.string().optional() }),
     responses: {
-      200: { description: '{data: [{name, length, _links}], _page} or the file bytes' },
+      200: {
+        description:
+          '{data: [{name, length, _links}], _page, _links.next while more follow} or the file bytes',
+      },
       206: { description: 'The requested byte range' },
       404: { description: 'Unknown file or path' },
     },
@@ -139,13 +172,12 @@ export function registerDataAccess(table: RouteTable, services: Services): void 
         throw fileNotFound(`File ${fileId}`);
       });
       if (q.path === undefined) {
-        const { start, limit } = page(q);
         const all = manifest.files.map((f) => ({
           name: f.name,
           length: String(f.bytes),
           _links: { self: { href: href(`/files/${fileId}?path=${encodeURIComponent(f.name)}`) } },
         }));
-        return { data: all.slice(start, start + limit), _page: { limit, count: all.length } };
+        return pageOf(req, services.publicUrl(), all);
       }
       const file = manifest.files.find((f) => f.name === q.path);
       if (!file) throw fileNotFound(`File ${fileId} path ${q.path}`);

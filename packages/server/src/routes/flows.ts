@@ -5,9 +5,11 @@ import { z } from 'zod';
 import { newEtag, randomHex } from '../crypto.js';
 import { FlowProblem, invalid } from '../errors.js';
 import { callOf, type RouteTable, scopeOf } from '../http/route.js';
+import { READ_STATE_KIND } from '../runs/executor.js';
 import { DEFAULT_MIN_INTERVAL_SECONDS, intervalSeconds, type ScheduleParams } from '../runs/schedule.js';
+import { SCHEDULE_STATE_KIND } from '../runs/scheduler.js';
 import type { Services } from '../services.js';
-import type { Doc } from '../store/resources.js';
+import type { Doc, Scope } from '../store/resources.js';
 import { specRef } from './connections.js';
 import { type BuildContext, bareEtag, load, quoted, type ResourceKind } from './resource-routes.js';
 
@@ -277,7 +279,32 @@ export const flowsKind: ResourceKind<typeof flowCreate> = {
     providerRefId: randomUUID(),
     lastOperation: { started: 0, updated: 0, operation: 'create' },
   }),
+  // The only delete hook the resource routes offer runs before their own delete, which then
+  // finds nothing left: the flow and its run-engine state go in one statement, never one without
+  // the other.
+  beforeDelete: (doc, { services, scope }) => deleteFlowAndState(services, scope, doc.id),
 };
+
+/** What the run engine keeps per flow, under the flow's id: its saved read state and its next schedule slot. */
+const FLOW_STATE_KINDS = [READ_STATE_KIND, SCHEDULE_STATE_KIND];
+
+/**
+ * Deletes a flow and, in the same statement, its read state and schedule slot, so that nothing of
+ * it outlives it: the scheduler reads only existing flows, so its schedule stops too. The same
+ * statement removes state documents of the scope whose flow is already gone: a scheduler tick or
+ * a run that was under way when an earlier flow was deleted can still write one afterwards.
+ */
+async function deleteFlowAndState(services: Services, scope: Scope, flowId: string): Promise<void> {
+  await services.store.db.query(
+    `delete from resources r where r.org_id = $1 and r.sandbox = $2
+       and ((r.kind = 'flows' and r.id = $3)
+         or (r.kind = any($4::text[])
+           and (r.id = $3 or not exists (
+             select 1 from resources f
+             where f.kind = 'flows' and f.id = r.id and f.org_id = r.org_id and f.sandbox = r.sandbox))))`,
+    [scope.orgId, scope.sandbox, flowId, FLOW_STATE_KINDS],
+  );
+}
 
 /** `POST /flows/{id}/action?op=enable|disable`. */
 export function registerFlowActions(table: RouteTable, services: Services): void {
