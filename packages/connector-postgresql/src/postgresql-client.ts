@@ -278,6 +278,19 @@ export async function connect(
 }
 
 /**
+ * SQLSTATE classes of query failures that may pass on their own: connection exceptions (08),
+ * transaction rollbacks such as serialization failures and deadlocks (40), insufficient resources
+ * (53), operator intervention such as a shutdown or a cancelled statement (57, except 57P04
+ * database dropped). Anything else (a dropped table, a missing column, a permission) stays until
+ * someone changes the database or the flow.
+ */
+const RETRYABLE_CLASSES = new Set(['08', '40', '53', '57']);
+/** Single states that may pass: lock not available (55P03), system and I/O errors (58000, 58030). */
+const RETRYABLE_STATES = new Set(['55P03', '58000', '58030']);
+/** An object the query names is gone: undefined table (42P01), undefined schema (3F000). */
+const NOT_FOUND_STATES = new Set(['42P01', '3F000']);
+
+/**
  * Turns an error from a query into a `PostgresqlError` that says what was being done. Errors
  * that are already Inflow errors pass through.
  */
@@ -286,12 +299,11 @@ export function queryFailure(error: unknown, doing: string, password: string): u
   const code = (error as { code?: unknown })?.code;
   const text = error instanceof Error ? error.message : String(error);
   if (error instanceof pg.DatabaseError && typeof code === 'string') {
-    const permission = code === '42501';
     return new PostgresqlError({
       message: redact(`${doing} failed: ${text} (SQLSTATE ${code})`, [password]),
-      code: permission ? 'permission' : 'query',
+      code: code === '42501' ? 'permission' : NOT_FOUND_STATES.has(code) ? 'not_found' : 'query',
       sqlState: code,
-      isRetryable: code.startsWith('40') || code.startsWith('08') || code === '57P01',
+      isRetryable: RETRYABLE_CLASSES.has(code.slice(0, 2)) ? code !== '57P04' : RETRYABLE_STATES.has(code),
       cause: error,
     });
   }

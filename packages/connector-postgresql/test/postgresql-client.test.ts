@@ -6,7 +6,13 @@ import {
 import { InflowError } from '@inflow/core';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { CONNECT_TIMEOUT_MS, clientConfig, connectFailure, tlsOptions } from '../src/postgresql-client.js';
+import {
+  CONNECT_TIMEOUT_MS,
+  clientConfig,
+  connectFailure,
+  queryFailure,
+  tlsOptions,
+} from '../src/postgresql-client.js';
 
 const PASSWORD = 'CANARY-pg-pass-41d2';
 const settings: PostgresConnectionSettings = {
@@ -124,6 +130,36 @@ describe('connectFailure: by code, never by message text, never the password', (
     const server = connectFailure(serverError('XX000', `bad ${PASSWORD}`), settings, false);
     expect(server.message).not.toContain(PASSWORD);
     expect(server.sqlState).toBe('XX000');
+  });
+});
+
+describe('queryFailure: what a refused query means, by SQLSTATE', () => {
+  it.each([
+    ['42P01', 'relation "public.gone" does not exist', 'not_found', false],
+    ['3F000', 'schema "crm" does not exist', 'not_found', false],
+    ['42501', 'permission denied for table t', 'permission', false],
+    ['42703', 'column "x" does not exist', 'query', false],
+    ['22P02', 'invalid input syntax for type integer', 'query', false],
+    ['57P04', 'database dropped', 'query', false],
+    ['40001', 'could not serialize access', 'query', true],
+    ['08006', 'connection failure', 'query', true],
+    ['53300', 'too many connections', 'query', true],
+    ['57014', 'canceling statement due to statement timeout', 'query', true],
+    ['57P01', 'terminating connection due to administrator command', 'query', true],
+    ['55P03', 'could not obtain lock on relation', 'query', true],
+    ['58030', 'could not read block', 'query', true],
+  ] as const)('%s (%s) → %s, retryable %s', (state, text, code, retryable) => {
+    const failure = queryFailure(serverError(state, text), 'reading "public"."gone"', PASSWORD);
+    expect(PostgresqlError.isInstance(failure)).toBe(true);
+    expect(failure).toMatchObject({ code, sqlState: state, isRetryable: retryable });
+    expect((failure as PostgresqlError).message).toBe(
+      `reading "public"."gone" failed: ${text} (SQLSTATE ${state})`,
+    );
+  });
+
+  it('a failure without a SQLSTATE (the socket closed) is a retryable network failure', () => {
+    const failure = queryFailure(new Error('Connection terminated unexpectedly'), 'reading t', PASSWORD);
+    expect(failure).toMatchObject({ code: 'network', isRetryable: true });
   });
 });
 

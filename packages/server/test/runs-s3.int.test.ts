@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { fillPlaceholders, parseSeedCurls, readSeed, type TestS3 } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DatasetLake } from '../src/datasets/writer.js';
@@ -217,5 +223,91 @@ describe('S3 files → flow → dataset (seed 000)', () => {
         city: `City ${k + 1}`,
       })),
     );
+  });
+});
+
+describe('a source bucket that is gone', () => {
+  it('fails the run at once (NoSuchBucket is not retried), naming the bucket; the next run after it is back succeeds', async () => {
+    const bucket = `runs-${randomBytes(5).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'members/part-1.csv', Body: csv(1, 2) }));
+    const connection = await post(`${FS}/connections`, {
+      name: 's3',
+      auth: {
+        specName: 'Access Key',
+        params: {
+          s3AccessKey: S3.accessKeyId,
+          s3SecretKey: S3.secretAccessKey,
+          serviceUrl: S3.endpoint,
+          region: S3.region,
+        },
+      },
+      connectionSpec: { id: S3_SPEC, version: '1.0' },
+    });
+    const { schemaId, dataSetId } = await createDataset(t, `s3 gone ${bucket}`);
+    const source = await post(`${FS}/sourceConnections`, {
+      name: 'members folder',
+      baseConnectionId: connection.id,
+      data: { format: 'delimited' },
+      params: { path: `/${bucket}/members`, type: 'folder' },
+      connectionSpec: { id: S3_SPEC, version: '1.0' },
+    });
+    const target = await post(`${FS}/targetConnections`, {
+      name: 'lake',
+      params: { dataSetId },
+      connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
+    });
+    const mapping = await post('/data/foundation/conversion/mappingSets', {
+      outputSchema: { schemaRef: { id: schemaId, contentType: XDM_FULL } },
+      mappings: [
+        { sourceType: 'ATTRIBUTE', source: 'code', destination: '_id' },
+        { sourceType: 'EXPRESSION', source: 'to_integer(id)', destination: `${T}.memberId` },
+      ],
+    });
+    const flow = await post(`${FS}/flows`, {
+      name: 'Bucket that goes away',
+      flowSpec: { id: CLOUD_STORAGE_FLOW_SPEC, version: '1.0' },
+      sourceConnectionIds: [source.id],
+      targetConnectionIds: [target.id],
+      transformations: [{ name: 'Mapping', params: { mappingId: mapping.id, mappingVersion: 0 } }],
+      scheduleParams: { startTime: String(Math.floor(Date.now() / 1000) + 86_400), frequency: 'once' },
+    });
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'members/part-1.csv' }));
+    await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+
+    // This server backs off 30 s between attempts: a retried run would be seen waiting for its next one.
+    const id = ((await post(`${FS}/runs`, { flowId: flow.id })).items as { id: string }[])[0]?.id as string;
+    let run: Run & { metrics: { statusSummary?: { extensions?: { nextAttemptAtUTC?: number } } } };
+    for (;;) {
+      run = (
+        (await call(t.url, 'GET', `${FS}/runs/${id}`, { headers: t.headers })).body as {
+          items: (typeof run)[];
+        }
+      ).items[0] as typeof run;
+      if (
+        run.state === 'failed' ||
+        run.state === 'success' ||
+        run.metrics.statusSummary?.extensions?.nextAttemptAtUTC
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(run.state, JSON.stringify(run.metrics.statusSummary)).toBe('failed');
+    expect(run.metrics.statusSummary).toEqual({
+      status: 'failed',
+      errors: [
+        {
+          code: 'CONNECTOR-1001-400',
+          message: `the source answered with an error: nothing found while listing /${bucket}/members (NoSuchBucket): check the bucket and path`,
+        },
+      ],
+      extensions: { attempts: 1 },
+    });
+
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'members/part-1.csv', Body: csv(1, 2) }));
+    const next = await runNow(flow.id as string);
+    expect(next.state, JSON.stringify(next.metrics.statusSummary)).toBe('success');
+    expect(next.metrics.recordSummary).toMatchObject({ inputRecordCount: 2, outputRecordCount: 2 });
   });
 });

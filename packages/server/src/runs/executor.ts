@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type AnySourceConnector, InflowValidationError, type JsonValue, redact } from '@inflow/core';
+import {
+  type AnySourceConnector,
+  InflowError,
+  InflowValidationError,
+  type JsonValue,
+  redact,
+} from '@inflow/core';
 import type { z } from 'zod';
 import { newEtag } from '../crypto.js';
 import type { LandedBatch, RecordFailure } from '../datasets/writer.js';
@@ -18,9 +24,12 @@ export const READ_STATE_KIND = 'flowReadStates';
 
 /** Codes a run fails with (the `{SERVICE}-{NNNN}-{status}` shape of reference §3.7). */
 export const RUN_ERRORS = {
-  /** The source answered with an error, or could not be reached. */
+  /** The source answered with an error that may pass, or could not be reached: retried. */
   source: 'CONNECTOR-2001-500',
-  /** The source refused the flow's parameters (a deterministic error: not retried). */
+  /**
+   * The source refused the flow's parameters, or answered with an error its connector marks not
+   * retryable (a missing table or bucket, refused credentials): deterministic, not retried.
+   */
   sourceParams: 'CONNECTOR-1001-400',
   /** The flow cannot run as configured (its dataset, schema, mapping or connections are missing or broken). */
   flow: 'FLOW-1460-400',
@@ -322,8 +331,7 @@ export class RunExecutor {
   private async execute(scope: Scope, runId: string): Promise<void> {
     const stored = await this.services.store.get('runs', scope, runId);
     if (!stored) return;
-    let doc = stored.doc;
-    let etag = stored.etag;
+    const { doc, etag } = stored;
     if (doc.state !== 'scheduled' && doc.state !== 'inProgress') return;
     const metrics = (doc.metrics ?? {}) as Metrics;
     const summary = metrics.statusSummary ?? {};
@@ -343,29 +351,35 @@ export class RunExecutor {
     }
     attempts++;
     const startedAt = metrics.durationSummary?.startedAtUTC ?? this.services.now();
-    ({ doc, etag } = await this.update(scope, doc, etag, {
+    // The run as stored: the attempt writes its progress through it, so it always has the latest etag.
+    const run = await this.update(scope, doc, etag, {
       state: 'inProgress',
       metrics: {
         ...metrics,
         durationSummary: { startedAtUTC: startedAt },
         statusSummary: { status: 'inProgress', errors, extensions: { attempts } },
       },
-    }));
+    });
 
     let progress = emptyProgress();
     try {
-      await this.attempt(scope, doc, progress);
-      await this.finish(scope, doc, etag, { progress, attempts, startedAt, errors });
+      await this.attempt(scope, run, progress);
+      await this.finish(scope, run.doc, run.etag, { progress, attempts, startedAt, errors });
     } catch (error) {
       const failure = toAttemptError(error);
       errors.push({ code: failure.code, message: failure.message });
       if (failure.retryable && attempts < this.options.maxAttempts && !this.stopped) {
         const delay = this.options.retryBaseMs * 2 ** (attempts - 1);
         const nextAttemptAtUTC = this.services.now() + delay;
-        await this.update(scope, doc, etag, {
+        const current = run.doc.metrics as Metrics;
+        await this.update(scope, run.doc, run.etag, {
           metrics: {
-            ...(doc.metrics as Metrics),
-            statusSummary: { status: 'inProgress', errors, extensions: { attempts, nextAttemptAtUTC } },
+            ...current,
+            statusSummary: {
+              status: 'inProgress',
+              errors,
+              extensions: { ...current.statusSummary?.extensions, attempts, nextAttemptAtUTC },
+            },
           },
         });
         this.enqueue(scope, doc.id, String(doc.flowId), delay);
@@ -374,7 +388,7 @@ export class RunExecutor {
       if (this.stopped && failure.retryable) return; // recover() retries it at the next start
       // Failed before it looked at what earlier attempts landed: look now, the metrics say it.
       if (progress.datasetId === undefined) progress = await this.landedSoFar(scope, doc);
-      await this.finish(scope, doc, etag, { failed: errors, attempts, startedAt, progress });
+      await this.finish(scope, run.doc, run.etag, { failed: errors, attempts, startedAt, progress });
     }
   }
 
@@ -385,8 +399,9 @@ export class RunExecutor {
    * each (only once it landed). So memory holds one chunk whatever the source's size, and a
    * failure or crash resumes after the last landed chunk with nothing lost and nothing twice.
    */
-  private async attempt(scope: Scope, run: Doc, progress: RunProgress): Promise<void> {
+  private async attempt(scope: Scope, stored: StoredRun, progress: RunProgress): Promise<void> {
     const { store, specs } = this.services;
+    const run = stored.doc;
     const flowId = String(run.flowId);
     const flow = await store.get('flows', scope, flowId);
     if (!flow) throw new AttemptError(RUN_ERRORS.flow, `flow ${flowId} no longer exists`, false);
@@ -426,6 +441,7 @@ export class RunExecutor {
     if (progress.hasState && progress.outputRecords > 0 && !sameJson(saved?.doc.state, progress.state))
       await this.saveState(scope, flowId, progress.state as JsonValue, run.id);
     const from = progress.hasState ? progress.state : (saved?.doc.state as JsonValue | undefined);
+    if (progress.chunks > 0) await this.progressed(scope, stored, progress);
 
     const { chunkRecords, chunkBytes } = this.options;
     let chunk = newChunk();
@@ -461,6 +477,7 @@ export class RunExecutor {
       // failed (a fixed mapping must read them again).
       if (pending.hasState && progress.outputRecords > 0)
         await this.saveState(scope, flowId, pending.state as JsonValue, run.id);
+      await this.progressed(scope, stored, progress);
     };
 
     try {
@@ -494,7 +511,17 @@ export class RunExecutor {
       const message = redact(error instanceof Error ? error.message : String(error), secrets);
       if (InflowValidationError.isInstance(error))
         throw new AttemptError(RUN_ERRORS.sourceParams, message, false);
-      throw new AttemptError(RUN_ERRORS.source, `the source answered with an error: ${message}`, true);
+      // The connector knows which of its failures may pass on their own (`isRetryable`); one it
+      // says will not (a dropped table, a missing bucket) fails the run now, and the next
+      // scheduled run tries again. Errors that do not say are retried.
+      const retryable = !(
+        InflowError.isInstance(error) && (error as { isRetryable?: unknown }).isRetryable === false
+      );
+      throw new AttemptError(
+        retryable ? RUN_ERRORS.source : RUN_ERRORS.sourceParams,
+        `the source answered with an error: ${message}`,
+        retryable,
+      );
     }
     if (chunk.records.length + chunk.failures.length > 0) await flush();
     else if (chunk.hasState && (progress.outputRecords > 0 || progress.failedRecords === 0)) {
@@ -614,12 +641,33 @@ export class RunExecutor {
       throw new AttemptError(RUN_ERRORS.landing, `the state of flow ${flowId} changed during the run`, true);
   }
 
+  /**
+   * Shows what the run landed so far on its document while it is in progress (after each chunk,
+   * and at the start of an attempt that resumes after landed chunks): the totals of its chunks'
+   * manifests, as at the end, so nothing an attempt read but did not land counts.
+   */
+  private async progressed(scope: Scope, run: StoredRun, progress: RunProgress): Promise<void> {
+    const metrics = run.doc.metrics as Metrics;
+    const summary = metrics.statusSummary ?? {};
+    const updated = await this.update(scope, run.doc, run.etag, {
+      metrics: {
+        ...metrics,
+        ...landedMetrics(progress),
+        statusSummary: { ...summary, extensions: { ...summary.extensions, ...batchRefs(progress) } },
+      },
+    }).catch((error: unknown) => {
+      // Called inside the read loop: not to be taken for an error of the source.
+      throw toAttemptError(error);
+    });
+    Object.assign(run, updated);
+  }
+
   private async update(
     scope: Scope,
     doc: Doc,
     etag: string,
     changes: Record<string, unknown>,
-  ): Promise<{ doc: Doc; etag: string }> {
+  ): Promise<StoredRun> {
     const now = this.services.now();
     const next = newEtag(now);
     const updated: Doc = { ...doc, ...changes, updatedAt: now, etag: quoted(next) };
@@ -668,20 +716,13 @@ export class RunExecutor {
         : errors;
     const metrics: Metrics = {
       durationSummary: { startedAtUTC: end.startedAt ?? now, completedAtUTC: now },
-      sizeSummary: { inputBytes: p.inputBytes, outputBytes: p.outputBytes },
-      recordSummary: {
-        inputRecordCount: p.inputRecords,
-        outputRecordCount: p.outputRecords,
-        failedRecordCount: p.failedRecords,
-      },
-      fileSummary: { inputFileCount: p.inputFiles, outputFileCount: p.outputFiles },
+      ...landedMetrics(p),
       statusSummary: {
         status,
         errors: summaryErrors,
         extensions: {
           attempts: end.attempts,
-          // The run's first batch (a run that fits one chunk has one), then all of them in order.
-          ...(batchId ? { batchId, batchIds: p.batchIds } : {}),
+          ...batchRefs(p),
           ...(failedBatch
             ? {
                 manifest: {
@@ -721,6 +762,31 @@ export class RunExecutor {
 interface RunError {
   code: string;
   message: string;
+}
+
+/** A run's document and its (unquoted) etag, as last written. */
+interface StoredRun {
+  doc: Doc;
+  etag: string;
+}
+
+/** The size, record and file summaries of what a run landed: the sums over its chunks. */
+function landedMetrics(p: RunProgress): Pick<Metrics, 'sizeSummary' | 'recordSummary' | 'fileSummary'> {
+  return {
+    sizeSummary: { inputBytes: p.inputBytes, outputBytes: p.outputBytes },
+    recordSummary: {
+      inputRecordCount: p.inputRecords,
+      outputRecordCount: p.outputRecords,
+      failedRecordCount: p.failedRecords,
+    },
+    fileSummary: { inputFileCount: p.inputFiles, outputFileCount: p.outputFiles },
+  };
+}
+
+/** The run's first batch (a run that fits one chunk has one), then all of them in order. */
+function batchRefs(p: RunProgress): { batchId?: string; batchIds?: string[] } {
+  const [batchId] = p.batchIds;
+  return batchId ? { batchId, batchIds: [...p.batchIds] } : {};
 }
 
 /** The parts of a run's metrics the executor reads back. */

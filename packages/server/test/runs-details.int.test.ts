@@ -1,0 +1,407 @@
+import { randomBytes } from 'node:crypto';
+import { defineSourceConnector } from '@inflow/core';
+import { fillPlaceholders, parseSeedCurls, readSeed, sqlAs, type TestPostgres } from '@inflow/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import { createDataset, TENANT, XDM_FULL } from './datasets-fixtures.js';
+import { CONNECTORS, call, FS, startTestServer, type TestServer } from './helpers.js';
+
+/*
+ * What a run shows while it executes and how it ends on a source that is gone: the run's metrics
+ * after each landed chunk (a source the test steps through, on the real server), and a dropped
+ * table (the real PostgreSQL) failing at once instead of being retried.
+ */
+
+const PG: TestPostgres = inject('postgres');
+const T = `_${TENANT}`;
+const POSTGRESQL_SPEC = '74a1c565-4e59-48d7-9d67-7c03b8a13137';
+const DATABASE_FLOW_SPEC = '14518937-270c-4525-bdec-c2ba7cce3860';
+const CLOUD_STORAGE_FLOW_SPEC = '9753525b-82c7-4dce-8a9b-5ccfce2b9876';
+const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
+const STEPPED_SPEC = '5d0c7a36-3f7e-4b8e-9a61-2c4f8e1b7d90';
+const sql = sqlAs(PG);
+
+type Run = {
+  id: string;
+  state: string;
+  metrics: Record<string, Record<string, unknown>> & {
+    statusSummary: {
+      status: string;
+      errors: { code: string; message: string }[];
+      extensions: Record<string, unknown>;
+    };
+  };
+};
+
+async function post(t: TestServer, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await call(t.url, 'POST', path, { headers: t.headers, body });
+  expect(res.status, res.text).toBeLessThan(300);
+  return res.body as Record<string, unknown>;
+}
+
+const getRun = async (t: TestServer, id: string) =>
+  ((await call(t.url, 'GET', `${FS}/runs/${id}`, { headers: t.headers })).body as { items: Run[] })
+    .items[0] as Run;
+
+async function startRun(t: TestServer, flowId: string): Promise<string> {
+  const res = await post(t, `${FS}/runs`, { flowId });
+  return (res.items as { id: string }[])[0]?.id as string;
+}
+
+/** Waits until the run ended, or until a retry of it is scheduled (its next attempt's time is set). */
+async function endedOrRetrying(t: TestServer, id: string): Promise<Run> {
+  for (;;) {
+    const run = await getRun(t, id);
+    if (
+      run.state === 'success' ||
+      run.state === 'failed' ||
+      run.metrics.statusSummary?.extensions?.nextAttemptAtUTC
+    )
+      return run;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * A source the test steps through: after each batch its read stops (the executor has landed the
+ * chunk before it asks for the next batch) until the test lets it go on.
+ */
+class Stepper {
+  private readonly stops: number[] = [];
+  private readonly waiters: ((offset: number) => void)[] = [];
+  private go: (() => void) | undefined;
+  /** Throw once the read reaches this offset (first time only), as a dropped connection would. */
+  failAt: number | undefined;
+
+  /** Called by the read: it reached `offset` and waits for `release()`. */
+  async stop(offset: number): Promise<void> {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(offset);
+    else this.stops.push(offset);
+    await new Promise<void>((resolve) => {
+      this.go = resolve;
+    });
+  }
+
+  /** The offset of the read's next stop, once it is there. */
+  reached(): Promise<number> {
+    const offset = this.stops.shift();
+    if (offset !== undefined) return Promise.resolve(offset);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const go = this.go;
+    this.go = undefined;
+    go?.();
+  }
+}
+const steppers = new Map<string, Stepper>();
+
+/** Batches of `batch` generated records, state `{offset}`; every 10th record fails validation. */
+const stepped = defineSourceConnector({
+  id: 'stepped',
+  displayName: 'Stepped records (test double)',
+  spec: {
+    id: STEPPED_SPEC,
+    name: 'stepped-test-double',
+    providerId: '0ed90a81-07f4-4586-8190-b40eccef1c5a',
+    version: '1.0',
+    description: 'a test double: generated records, one batch at a time as the test says',
+    category: 'CloudStorage',
+    dataFormats: ['json'],
+    flowSpecIds: [CLOUD_STORAGE_FLOW_SPEC],
+  },
+  auth: 'none',
+  sourceParams: z.object({
+    source: z.string(),
+    total: z.number().int(),
+    batch: z.number().int(),
+    fileType: z.string().optional(),
+  }),
+  setup: {
+    input: z.object({}),
+    steps: [
+      {
+        id: 'createSourceConnection',
+        title: 'Create the source connection',
+        request: ({ api }) =>
+          api.sourceConnections.create({
+            name: 'stepped',
+            connectionSpec: { id: STEPPED_SPEC, version: '1.0' },
+            data: { format: 'json' },
+            params: { source: 'setup', total: 0, batch: 1 },
+          }),
+        produces: { sourceConnectionId: 'id' },
+      },
+    ],
+  },
+  async *read({ params, state }) {
+    const stepper = steppers.get(params.source) as Stepper;
+    let offset = (state as { offset?: number } | undefined)?.offset ?? 0;
+    while (offset < params.total) {
+      if (stepper.failAt !== undefined && offset >= stepper.failAt) {
+        stepper.failAt = undefined;
+        throw new Error('connection reset by peer');
+      }
+      const records = Array.from({ length: Math.min(params.batch, params.total - offset) }, (_, k) => {
+        const i = offset + k;
+        return { _id: `r-${i}`, [T]: { memberId: i % 10 === 9 ? `bad-${i}` : i, name: `Member ${i}` } };
+      });
+      offset += records.length;
+      yield { records, state: { offset }, bytes: records.length * 10, files: 1 };
+      await stepper.stop(offset);
+    }
+  },
+});
+
+describe('a run in progress shows what it landed so far (a source the test steps through)', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      bootstrap: { clientSecret: 'runs-details-stepped', tenantId: TENANT },
+      connectors: [...CONNECTORS, stepped],
+      // A chunk per connector batch: each batch the read yields lands before it asks for the next.
+      runs: { chunkRecords: 100, retryBaseMs: 20, maxAttempts: 3, tickMs: 50 },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function makeFlow(name: string, total: number): Promise<{ flowId: string; stepper: Stepper }> {
+    const stepper = new Stepper();
+    steppers.set(name, stepper);
+    const { dataSetId } = await createDataset(t, name);
+    const source = await post(t, `${FS}/sourceConnections`, {
+      name,
+      data: { format: 'json' },
+      params: { source: name, total, batch: 100 },
+      connectionSpec: { id: STEPPED_SPEC, version: '1.0' },
+    });
+    const target = await post(t, `${FS}/targetConnections`, {
+      name: 'lake',
+      params: { dataSetId },
+      connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
+    });
+    const flow = await post(t, `${FS}/flows`, {
+      name,
+      flowSpec: { id: CLOUD_STORAGE_FLOW_SPEC, version: '1.0' },
+      sourceConnectionIds: [source.id],
+      targetConnectionIds: [target.id],
+      scheduleParams: { startTime: String(Math.floor(Date.now() / 1000) + 86_400), frequency: 'once' },
+    });
+    return { flowId: flow.id as string, stepper };
+  }
+
+  /** The counts of `n` landed records of the stepped source (every 10th fails). */
+  const counts = (n: number) => ({
+    inputRecordCount: n,
+    outputRecordCount: n - n / 10,
+    failedRecordCount: n / 10,
+  });
+
+  it('updates the counts after each landed chunk, and ends with exactly the landed totals', async () => {
+    const { flowId, stepper } = await makeFlow('stepped-progress', 300);
+    const id = await startRun(t, flowId);
+
+    expect(await stepper.reached()).toBe(100);
+    const one = await getRun(t, id);
+    expect(one.state).toBe('inProgress');
+    expect(one.metrics.recordSummary).toEqual(counts(100));
+    expect(one.metrics.fileSummary).toEqual({ inputFileCount: 1, outputFileCount: 1 });
+    expect(one.metrics.sizeSummary?.inputBytes).toBe(1000);
+    expect(one.metrics.sizeSummary?.outputBytes).toBeGreaterThan(0);
+    expect(one.metrics.durationSummary?.startedAtUTC).toEqual(expect.any(Number));
+    expect(one.metrics.durationSummary?.completedAtUTC).toBeUndefined();
+    expect(one.metrics.statusSummary).toMatchObject({
+      status: 'inProgress',
+      errors: [],
+      extensions: { attempts: 1, batchIds: [expect.any(String)] },
+    });
+
+    stepper.release();
+    expect(await stepper.reached()).toBe(200);
+    const two = await getRun(t, id);
+    expect(two.state).toBe('inProgress');
+    expect(two.metrics.recordSummary).toEqual(counts(200));
+    expect(two.metrics.fileSummary).toEqual({ inputFileCount: 2, outputFileCount: 2 });
+    expect(two.metrics.sizeSummary?.outputBytes).toBeGreaterThan(
+      one.metrics.sizeSummary?.outputBytes as number,
+    );
+    expect(two.metrics.statusSummary.extensions.batchIds).toHaveLength(2);
+
+    stepper.release();
+    expect(await stepper.reached()).toBe(300);
+    stepper.release();
+    const done = await endedOrRetrying(t, id);
+    expect(done.state).toBe('success');
+    expect(done.metrics.recordSummary).toEqual(counts(300));
+    expect(done.metrics.fileSummary).toEqual({ inputFileCount: 3, outputFileCount: 3 });
+    expect(done.metrics.statusSummary.extensions.batchIds).toHaveLength(3);
+  });
+
+  it('a retry resumes after the last landed chunk: its counts start there and nothing counts twice', async () => {
+    const { flowId, stepper } = await makeFlow('stepped-retry', 300);
+    stepper.failAt = 200;
+    const id = await startRun(t, flowId);
+    expect(await stepper.reached()).toBe(100);
+    stepper.release();
+    expect(await stepper.reached()).toBe(200);
+    expect((await getRun(t, id)).metrics.recordSummary).toEqual(counts(200));
+    // The read fails after chunk 1 landed; the second attempt reads on from offset 200.
+    stepper.release();
+    expect(await stepper.reached()).toBe(300);
+    const resumed = await getRun(t, id);
+    expect(resumed.state).toBe('inProgress');
+    expect(resumed.metrics.statusSummary).toMatchObject({
+      status: 'inProgress',
+      errors: [expect.objectContaining({ code: 'CONNECTOR-2001-500' })],
+      extensions: expect.objectContaining({ attempts: 2 }),
+    });
+    expect(resumed.metrics.recordSummary).toEqual(counts(300));
+    expect(resumed.metrics.fileSummary).toEqual({ inputFileCount: 3, outputFileCount: 3 });
+    stepper.release();
+    const done = await endedOrRetrying(t, id);
+    expect(done.state).toBe('success');
+    expect(done.metrics.recordSummary).toEqual(counts(300));
+    expect(done.metrics.fileSummary).toEqual({ inputFileCount: 3, outputFileCount: 3 });
+  });
+});
+
+describe('a source table that was dropped (the real PostgreSQL)', () => {
+  let t: TestServer;
+  let connectionId: string;
+  beforeAll(async () => {
+    // The default back-off (30 s): a failure that is retried is seen waiting for its next attempt.
+    t = await startTestServer({
+      bootstrap: { clientSecret: 'runs-details-pg', tenantId: TENANT },
+      runs: { minScheduleIntervalSeconds: 60, maxAttempts: 3, tickMs: 50 },
+    });
+    const [seed] = parseSeedCurls(readSeed('002'));
+    const body = fillPlaceholders(seed?.body, {
+      SERVER: PG.host,
+      DATABASE: PG.database,
+      PORT: String(PG.port),
+      USERNAME: PG.user,
+      PASSWORD: `"${PG.password.replaceAll('"', '""')}"`,
+    });
+    connectionId = (await post(t, `${FS}/connections`, body)).id as string;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** A table of 3 rows named `table` (a new name by default). */
+  async function makeTable(table = `members_${randomBytes(4).toString('hex')}`): Promise<string> {
+    await sql(
+      `create table ${table} (id int primary key, code text not null, updated_at timestamptz not null)`,
+    );
+    await sql(
+      `insert into ${table} select i, 'm-' || i, timestamptz '2024-01-01T00:00:00Z' + i * interval '1 hour' from generate_series(1, 3) as i`,
+    );
+    return table;
+  }
+
+  async function makeFlow(table: string): Promise<string> {
+    const { schemaId, dataSetId } = await createDataset(t, `pg ${table}`);
+    const source = await post(t, `${FS}/sourceConnections`, {
+      name: `table ${table}`,
+      baseConnectionId: connectionId,
+      data: { format: 'tabular' },
+      params: { tableName: table },
+      connectionSpec: { id: POSTGRESQL_SPEC, version: '1.0' },
+    });
+    const target = await post(t, `${FS}/targetConnections`, {
+      name: 'lake',
+      params: { dataSetId },
+      connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
+    });
+    const mapping = await post(t, '/data/foundation/conversion/mappingSets', {
+      outputSchema: { schemaRef: { id: schemaId, contentType: XDM_FULL } },
+      mappings: [
+        { sourceType: 'ATTRIBUTE', source: 'code', destination: '_id' },
+        { sourceType: 'ATTRIBUTE', source: 'id', destination: `${T}.memberId` },
+      ],
+    });
+    const flow = await post(t, `${FS}/flows`, {
+      name: `Database dataflow for ${table}`,
+      flowSpec: { id: DATABASE_FLOW_SPEC, version: '1.0' },
+      sourceConnectionIds: [source.id],
+      targetConnectionIds: [target.id],
+      transformations: [
+        { name: 'Copy', params: { deltaColumn: { name: 'updated_at' } } },
+        { name: 'Mapping', params: { mappingId: mapping.id, mappingVersion: 0 } },
+      ],
+      scheduleParams: { startTime: String(Math.floor(Date.now() / 1000) + 86_400), frequency: 'once' },
+    });
+    return flow.id as string;
+  }
+
+  /** A failed run that was tried once, not retried, and says why (naming `table`). */
+  function expectFailedAtOnce(run: Run, table: string): void {
+    expect(run.state, JSON.stringify(run.metrics.statusSummary)).toBe('failed');
+    expect(run.metrics.statusSummary).toMatchObject({
+      status: 'failed',
+      errors: [{ code: 'CONNECTOR-1001-400', message: expect.stringContaining(table) }],
+      extensions: { attempts: 1 },
+    });
+    expect(run.metrics.statusSummary.extensions.nextAttemptAtUTC).toBeUndefined();
+    expect(run.metrics.recordSummary).toEqual({
+      inputRecordCount: 0,
+      outputRecordCount: 0,
+      failedRecordCount: 0,
+    });
+  }
+
+  it('dropped before the run: the run fails at once, naming the table; the next run after it is back succeeds', async () => {
+    const table = await makeTable();
+    const flowId = await makeFlow(table);
+    await sql(`drop table ${table}`);
+    const failed = await endedOrRetrying(t, await startRun(t, flowId));
+    expectFailedAtOnce(failed, table);
+    expect(failed.metrics.statusSummary.errors[0]?.message).toMatch(/does not exist/);
+
+    await makeTable(table);
+    const next = await endedOrRetrying(t, await startRun(t, flowId));
+    expect(next.state, JSON.stringify(next.metrics.statusSummary)).toBe('success');
+    expect(next.metrics.recordSummary).toMatchObject({ inputRecordCount: 3, outputRecordCount: 3 });
+  });
+
+  it('dropped while the run waits to read it (SQLSTATE 42P01): fails at once with the table named, no retry scheduled', async () => {
+    const table = await makeTable();
+    const flowId = await makeFlow(table);
+    // Another session holds the table: the run finds it in the catalog, then waits on its lock;
+    // the table is dropped meanwhile, so the read's query meets a relation that no longer exists.
+    const holder = new pg.Client({
+      host: PG.host,
+      port: PG.port,
+      database: PG.database,
+      user: PG.user,
+      password: PG.password,
+    });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`lock table ${table} in access exclusive mode`);
+      const id = await startRun(t, flowId);
+      for (;;) {
+        const waiting = await holder.query(
+          `select 1 from pg_locks where relation = $1::regclass and not granted`,
+          [table],
+        );
+        if (waiting.rowCount) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await holder.query(`drop table ${table}`);
+      await holder.query('commit');
+
+      const failed = await endedOrRetrying(t, id);
+      expectFailedAtOnce(failed, table);
+      expect(failed.metrics.statusSummary.errors[0]?.message).toMatch(/SQLSTATE 42P01/);
+    } finally {
+      await holder.end();
+    }
+  });
+});
