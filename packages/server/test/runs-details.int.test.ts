@@ -40,6 +40,25 @@ async function post(t: TestServer, path: string, body: unknown): Promise<Record<
   return res.body as Record<string, unknown>;
 }
 
+type Flow = {
+  id: string;
+  etag: string;
+  lastRunDetails?: { id: string; state: string; startedAtUTC: number; completedAtUTC?: number };
+};
+
+const getFlow = async (t: TestServer, id: string) =>
+  ((await call(t.url, 'GET', `${FS}/flows/${id}`, { headers: t.headers })).body as { items: Flow[] })
+    .items[0] as Flow;
+
+/** The ids of the flows `GET /flows?property=…` lists for `filter`. */
+async function flowIds(t: TestServer, filter: string): Promise<string[]> {
+  const res = await call(t.url, 'GET', `${FS}/flows?property=${encodeURIComponent(filter)}`, {
+    headers: t.headers,
+  });
+  expect(res.status, res.text).toBe(200);
+  return (res.body as { items: Flow[] }).items.map((f) => f.id);
+}
+
 const getRun = async (t: TestServer, id: string) =>
   ((await call(t.url, 'GET', `${FS}/runs/${id}`, { headers: t.headers })).body as { items: Run[] })
     .items[0] as Run;
@@ -204,6 +223,8 @@ describe('a run in progress shows what it landed so far (a source the test steps
 
   it('updates the counts after each landed chunk, and ends with exactly the landed totals', async () => {
     const { flowId, stepper } = await makeFlow('stepped-progress', 300);
+    const before = await getFlow(t, flowId);
+    expect(before.lastRunDetails).toBeUndefined();
     const id = await startRun(t, flowId);
 
     expect(await stepper.reached()).toBe(100);
@@ -220,6 +241,14 @@ describe('a run in progress shows what it landed so far (a source the test steps
       errors: [],
       extensions: { attempts: 1, batchIds: [expect.any(String)] },
     });
+    // The flow names its run in progress, and its etag is the one taken before the run.
+    const running = await getFlow(t, flowId);
+    expect(running.lastRunDetails).toEqual({
+      id,
+      state: 'inProgress',
+      startedAtUTC: one.metrics.durationSummary?.startedAtUTC,
+    });
+    expect(running.etag).toBe(before.etag);
 
     stepper.release();
     expect(await stepper.reached()).toBe(200);
@@ -240,6 +269,35 @@ describe('a run in progress shows what it landed so far (a source the test steps
     expect(done.metrics.recordSummary).toEqual(counts(300));
     expect(done.metrics.fileSummary).toEqual({ inputFileCount: 3, outputFileCount: 3 });
     expect(done.metrics.statusSummary.extensions.batchIds).toHaveLength(3);
+
+    const after = await getFlow(t, flowId);
+    const { startedAtUTC, completedAtUTC } = done.metrics.durationSummary as Record<string, number>;
+    expect(after.lastRunDetails).toEqual({ id, state: 'success', startedAtUTC, completedAtUTC });
+    expect(after.etag).toBe(before.etag);
+    // The generic listing filter reaches it (the reference's own example).
+    expect(await flowIds(t, `lastRunDetails.startedAtUTC>=${startedAtUTC}`)).toContain(flowId);
+    expect(await flowIds(t, `lastRunDetails.startedAtUTC>=${(startedAtUTC as number) + 1}`)).not.toContain(
+      flowId,
+    );
+    expect(await flowIds(t, 'lastRunDetails.state==success')).toContain(flowId);
+    expect(await flowIds(t, 'lastRunDetails.state==failed')).not.toContain(flowId);
+
+    // A client's PATCH with the etag it read before the run still applies, and keeps the field;
+    // the field itself is the service's.
+    const patched = await call(t.url, 'PATCH', `${FS}/flows/${flowId}`, {
+      headers: { ...t.headers, 'if-match': before.etag },
+      body: [{ op: 'replace', path: '/name', value: 'stepped-progress renamed' }],
+    });
+    expect(patched.status, patched.text).toBe(200);
+    expect((await getFlow(t, flowId)).lastRunDetails).toEqual(after.lastRunDetails);
+    const refused = await call(t.url, 'PATCH', `${FS}/flows/${flowId}`, {
+      headers: { ...t.headers, 'if-match': (patched.body as { etag: string }).etag },
+      body: [{ op: 'replace', path: '/lastRunDetails/state', value: 'failed' }],
+    });
+    expect(refused.status, refused.text).toBe(400);
+    expect((refused.body as { report: { 'detailed-message': string } }).report['detailed-message']).toBe(
+      'lastRunDetails cannot be updated',
+    );
   });
 
   it('a retry resumes after the last landed chunk: its counts start there and nothing counts twice', async () => {
@@ -362,11 +420,20 @@ describe('a source table that was dropped (the real PostgreSQL)', () => {
     const failed = await endedOrRetrying(t, await startRun(t, flowId));
     expectFailedAtOnce(failed, table);
     expect(failed.metrics.statusSummary.errors[0]?.message).toMatch(/does not exist/);
+    expect((await getFlow(t, flowId)).lastRunDetails).toEqual({
+      id: failed.id,
+      state: 'failed',
+      startedAtUTC: failed.metrics.durationSummary?.startedAtUTC,
+      completedAtUTC: failed.metrics.durationSummary?.completedAtUTC,
+    });
+    expect(await flowIds(t, 'lastRunDetails.state==failed')).toContain(flowId);
 
     await makeTable(table);
     const next = await endedOrRetrying(t, await startRun(t, flowId));
     expect(next.state, JSON.stringify(next.metrics.statusSummary)).toBe('success');
     expect(next.metrics.recordSummary).toMatchObject({ inputRecordCount: 3, outputRecordCount: 3 });
+    expect((await getFlow(t, flowId)).lastRunDetails).toMatchObject({ id: next.id, state: 'success' });
+    expect(await flowIds(t, 'lastRunDetails.state==failed')).not.toContain(flowId);
   });
 
   it('dropped while the run waits to read it (SQLSTATE 42P01): fails at once with the table named, no retry scheduled', async () => {

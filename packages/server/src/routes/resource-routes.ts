@@ -27,6 +27,7 @@ export const SERVER_FIELDS = [
   'etag',
   'state',
   'lastOperation',
+  'lastRunDetails',
   'inheritedAttributes',
   'providerRefId',
   'runs',

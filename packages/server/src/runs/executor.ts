@@ -360,6 +360,11 @@ export class RunExecutor {
         statusSummary: { status: 'inProgress', errors, extensions: { attempts } },
       },
     });
+    await this.lastRun(scope, String(doc.flowId), {
+      id: doc.id,
+      state: 'inProgress',
+      startedAtUTC: startedAt,
+    });
 
     let progress = emptyProgress();
     try {
@@ -756,12 +761,46 @@ export class RunExecutor {
         ]
       : [];
     await this.update(scope, doc, etag, { state: status, metrics, activities });
+    await this.lastRun(scope, String(doc.flowId), { id: doc.id, state: status, ...metrics.durationSummary });
+  }
+
+  /**
+   * Sets the flow's `lastRunDetails` (reference §3.6). The flow's etag and `updatedAt` stay as
+   * they are: the field is the service's record of its runs, not an edit of the flow, so an
+   * If-Match a client took before a run still matches after it (a PATCH keeps the field, and
+   * cannot set it). A PATCH landing between our read and write is read again. Never throws: the
+   * run's own document is what counts, and the next run writes the field again.
+   */
+  private async lastRun(scope: Scope, flowId: string, details: LastRunDetails): Promise<void> {
+    const { store } = this.services;
+    try {
+      for (let tries = 0; tries < 3; tries++) {
+        const flow = await store.get('flows', scope, flowId);
+        if (!flow) return;
+        const doc = { ...flow.doc, lastRunDetails: details };
+        if ((await store.replace('flows', scope, doc, flow.etag, flow.etag, flow.updatedAt)) !== 'stale')
+          return;
+      }
+    } catch (error) {
+      this.log.error(
+        { err: { message: (error as Error).message } },
+        'lastRunDetails of the flow not updated',
+      );
+    }
   }
 }
 
 interface RunError {
   code: string;
   message: string;
+}
+
+/** A flow's `lastRunDetails`: its latest run, its status, and when it started and ended (ms). */
+interface LastRunDetails {
+  id: string;
+  state: RunStatus;
+  startedAtUTC?: number;
+  completedAtUTC?: number;
 }
 
 /** A run's document and its (unquoted) etag, as last written. */
