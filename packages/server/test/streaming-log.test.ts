@@ -8,6 +8,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -42,29 +43,31 @@ describe('StreamLog', () => {
     await log.close();
   });
 
-  it('commits with one durable write: segments are opened O_DSYNC, with no fdatasync per commit', async () => {
+  // Linux only opens segments O_DSYNC (elsewhere the commit writes, then calls fdatasync: macOS's
+  // is F_FULLFSYNC, which an O_DSYNC write is not). Both branches assert what that platform does.
+  const dsync = process.platform === 'linux' && constants.O_DSYNC !== undefined;
+  const handleOf = (log: StreamLog) => (log as unknown as { active: FileHandle }).active;
+  const flagsOf = (fd: number) =>
+    Number.parseInt(
+      /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '',
+      8,
+    );
+
+  it('commits with one durable write: segments are opened O_DSYNC on Linux, with no fdatasync per commit', async () => {
     // Small segments, so a rolled (newly created) segment is checked as well as the reopened one.
     const log = await StreamLog.open(dir, { segmentBytes: 4096 });
-    const active = () => (log as unknown as { active: { fd: number; datasync: () => Promise<void> } }).active;
-    const handleProto = Object.getPrototypeOf(active()) as { datasync: () => Promise<void> };
-    const datasync = vi.spyOn(handleProto, 'datasync');
-    const flagsOf = (fd: number) =>
-      Number.parseInt(
-        /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '',
-        8,
-      );
+    const datasync = vi.spyOn(Object.getPrototypeOf(handleOf(log)) as FileHandle, 'datasync');
     try {
-      const first = active().fd;
+      const first = handleOf(log).fd;
       for (let i = 0; i < 60; i++) await log.append([payload(i)]);
       expect(log.stats.segmentsRolled).toBeGreaterThan(0);
-      expect(active().fd).not.toBe(first);
+      expect(handleOf(log).fd).not.toBe(first);
       expect(log.stats.fsyncs).toBe(60);
-      if (constants.O_DSYNC) {
+      if (dsync) {
         expect(datasync).not.toHaveBeenCalled();
-        if (process.platform === 'linux')
-          expect(flagsOf(active().fd) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+        expect(flagsOf(handleOf(log).fd) & constants.O_DSYNC).toBe(constants.O_DSYNC);
       } else {
-        // No O_DSYNC (Windows): every commit syncs after its write.
+        // Every commit syncs after its write.
         expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(60);
       }
     } finally {
@@ -77,11 +80,39 @@ describe('StreamLog', () => {
       Array.from({ length: 60 }, (_, i) => payload(i).toString()),
     );
     // The reopened last segment is written the same way.
-    const reopened = (again as unknown as { active: { fd: number } }).active.fd;
-    if (constants.O_DSYNC && process.platform === 'linux') {
-      expect(flagsOf(reopened) & constants.O_DSYNC).toBe(constants.O_DSYNC);
-    }
+    if (dsync) expect(flagsOf(handleOf(again).fd) & constants.O_DSYNC).toBe(constants.O_DSYNC);
     await again.close();
+  });
+
+  it('writes a commit of more buffers than one writev takes through a plain handle, synced once', async () => {
+    const log = await StreamLog.open(dir);
+    const proto = Object.getPrototypeOf(handleOf(log)) as FileHandle;
+    const datasync = vi.spyOn(proto, 'datasync');
+    const writev = vi.spyOn(proto, 'writev');
+    const n = 700;
+    let offsets: number[][];
+    try {
+      // The first append commits alone; the other 699 queue behind it and commit together: two
+      // buffers each (frame header, payload), well past the 512 one writev takes.
+      offsets = await Promise.all(Array.from({ length: n }, (_, i) => log.append([payload(i, 20)])));
+      expect(log.stats.fsyncs).toBe(2);
+      if (dsync) {
+        // The single append: one O_DSYNC writev, no sync. The big commit: its writevs, one sync.
+        expect(datasync).toHaveBeenCalledTimes(1);
+        expect(writev.mock.calls.length).toBeGreaterThanOrEqual(3);
+      } else {
+        expect(datasync).toHaveBeenCalledTimes(2);
+      }
+    } finally {
+      datasync.mockRestore();
+      writev.mockRestore();
+    }
+    const entries = await log.read(log.startOffset, Number.POSITIVE_INFINITY);
+    expect(entries.map((e) => e.offset)).toEqual(offsets.map((o) => o[0]));
+    expect(entries.map((e) => e.payload.toString())).toEqual(
+      Array.from({ length: n }, (_, i) => payload(i, 20).toString()),
+    );
+    await log.close();
   });
 
   it('resolves an append only once its frame is on disk, and reopens with every acked frame', async () => {

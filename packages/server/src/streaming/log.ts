@@ -82,19 +82,20 @@ const IOV_MAX = 512;
 /**
  * With `preallocate`, the active segment is extended with zeros this far ahead of its data.
  * Overwriting blocks that are already allocated and written changes no metadata the data depends
- * on (size, extents), so a commit's `fdatasync` only flushes data and need not wait for a
+ * on (size, extents), so a commit's durable write only flushes data and need not wait for a
  * filesystem journal commit; one commit in this many bytes pays for the extension.
  */
 const PREALLOCATE = 4 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 /**
- * The active segment is opened with `O_DSYNC` where the platform has it (Linux, macOS): each
- * `writev` returns only once its data is durable, as a `write` + `fdatasync` would, but in one
- * thread-pool call. Two calls cost two trips through the event loop between them, and on a busy
- * loop those trips, not the disk, were most of a commit's time (bench/RESULTS.md, 2026-11-22).
- * Elsewhere (0) the commit calls `fdatasync` after the write.
+ * On Linux the active segment is opened with `O_DSYNC`: each `writev` returns only once its data
+ * is durable, as a `write` + `fdatasync` would, but in one thread-pool call. Two calls cost two
+ * trips through the event loop between them, and on a busy loop those trips, not the disk, were
+ * most of a commit's time (bench/RESULTS.md, 2026-11-22). Elsewhere (0) the commit writes, then
+ * calls `fdatasync`: on macOS libuv's `fdatasync` is `F_FULLFSYNC`, which also flushes the
+ * drive's cache, and an `O_DSYNC` write there would not; Windows has no `O_DSYNC`.
  */
-const O_DSYNC = constants.O_DSYNC ?? 0;
+const O_DSYNC = process.platform === 'linux' ? (constants.O_DSYNC ?? 0) : 0;
 
 /** Thrown by `append` when the log cannot make the frame durable (disk full, I/O error). */
 export class LogWriteError extends Error {
@@ -336,6 +337,8 @@ export class StreamLog extends FrameReader implements ConsumableLog {
   private readonly listeners = new Set<(end: number) => void>();
   /** Shared with a consumer thread: the durable end, a commit counter, a segment-list generation. */
   private shared: SharedLogState | undefined;
+  /** See `plainHandle`. */
+  private plain: { base: number; handle: FileHandle } | undefined;
 
   private constructor(
     dir: string,
@@ -594,8 +597,18 @@ export class StreamLog extends FrameReader implements ConsumableLog {
     }
     const began = performance.now();
     try {
-      await writevFully(this.active, bufs, seg.size);
-      if (O_DSYNC === 0) await this.active.datasync();
+      if (O_DSYNC === 0) {
+        await writevFully(this.active, bufs, seg.size);
+        await this.active.datasync();
+      } else if (bufs.length <= IOV_MAX) {
+        await writevFully(this.active, bufs, seg.size);
+      } else {
+        // More buffers than one `writev` takes: each `O_DSYNC` call would be a flush of its own,
+        // so a commit this large writes through a plain handle and syncs once.
+        const plain = await this.plainHandle(seg);
+        await writevFully(plain, bufs, seg.size);
+        await plain.datasync();
+      }
       this.stats.commitMs += performance.now() - began;
     } catch (error) {
       const failure = new LogWriteError('the streaming log could not write durably', { cause: error });
@@ -625,6 +638,18 @@ export class StreamLog extends FrameReader implements ConsumableLog {
     for (const listener of this.listeners) listener(this.durable);
   }
 
+  /** The active segment opened without `O_DSYNC`, for commits of more than `IOV_MAX` buffers. */
+  private async plainHandle(seg: Segment): Promise<FileHandle> {
+    if (this.plain?.base !== seg.base) {
+      await this.plain?.handle.close();
+      this.plain = {
+        base: seg.base,
+        handle: await open(join(this.dir, segmentName(seg.base)), constants.O_WRONLY),
+      };
+    }
+    return this.plain.handle;
+  }
+
   private async roll(current: Segment): Promise<Segment> {
     const base = current.base + current.size;
     // A segment that is not the last one ends exactly at its data: the zeros written ahead go
@@ -648,6 +673,8 @@ export class StreamLog extends FrameReader implements ConsumableLog {
     this.stats.segmentsRolled++;
     this.shared?.segmentsChanged();
     await previous.close();
+    await this.plain?.handle.close();
+    this.plain = undefined;
     return seg;
   }
 
@@ -680,6 +707,8 @@ export class StreamLog extends FrameReader implements ConsumableLog {
       await this.active.truncate(last.size).catch(() => undefined);
     }
     await this.active.close();
+    await this.plain?.handle.close();
+    this.plain = undefined;
   }
 }
 
