@@ -450,7 +450,7 @@ async function main() {
     '',
     `Command: \`node bench/inlet.bench.mjs\` (${SECONDS} s per run; single-message cases: ${ROUNDS} rounds alternating bare and Inflow, each side's best run shown, every run in "all runs"; autocannon in the driver process, each server its own process; 1 KiB XDM messages, keep-alive; a fresh data dir on disk per Inflow run, every ack after a durable write). Load average ${loadBefore.map((n) => n.toFixed(1)).join(' ')} before, ${loadAfter.map((n) => n.toFixed(1)).join(' ')} after (${cpus().length} cores). CPU µs/msg: the server process's user + system CPU time (all its threads, the consumer's worker included) per acked message; "loop": the main event loop's busy time per acked message, in wall-clock µs (it includes time the thread was preempted, so on a loaded machine it can exceed the CPU figure; the bare server's is in the JSON lines).`,
     '',
-    '| endpoint | connections | bare node:http msgs/s (p99; CPU µs/msg) | Inflow acked msgs/s (p99; CPU µs/msg) | ratio | Inflow acks per fdatasync (commit ms) | goal | all runs msgs/s (bare / Inflow) |',
+    '| endpoint | connections | bare node:http msgs/s (p99; CPU µs/msg) | Inflow acked msgs/s (p99; CPU µs/msg) | ratio | Inflow acks per durable commit (commit ms) | goal | all runs msgs/s (bare / Inflow) |',
     '|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
