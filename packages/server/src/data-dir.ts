@@ -1,11 +1,14 @@
 import {
   chmodSync,
   closeSync,
+  constants,
+  copyFileSync,
   existsSync,
   fsyncSync,
   linkSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   unlinkSync,
   writeSync,
@@ -47,36 +50,102 @@ export function mkdirDurableSync(dir: string, sync: (dir: string) => void = sync
   return created;
 }
 
+/** How many random bytes (hex in the name) tell `ownFile`'s temporary files apart. */
+const TEMP_BYTES = 6;
+
+/** The temporary name `ownFile` writes `path` under: `{path}.{12 hex digits}.tmp`. */
+const tempPath = (path: string) => `${path}.${randomHex(TEMP_BYTES)}.tmp`;
+
 /**
- * Reads a file the server owns, creating it with `make()` (mode 600) when it does not exist. A new
- * file is written and fsynced under a temporary name, then linked into place (which fails if
- * another process made it first: that one wins) and its directory fsynced, so after a crash the
- * file is either absent or whole, never empty or cut short.
+ * Errors of `link` on file systems without hard links (exFAT and FAT, vboxsf, some SMB and FUSE
+ * mounts): the file is copied into place instead.
  */
-export function ownFile(path: string, make: () => string, sync: (dir: string) => void = syncDirSync): string {
-  if (existsSync(path)) return readFileSync(path, 'utf8');
-  const value = make();
-  const tmp = `${path}.${randomHex(6)}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS']);
+
+const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code;
+
+function fsyncFileSync(path: string): void {
+  const fd = openSync(path, 'r+');
   try {
-    const bytes = Buffer.from(value, 'utf8');
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  chmodSync(tmp, 0o600);
-  try {
-    linkSync(tmp, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return readFileSync(path, 'utf8');
-  } finally {
-    unlinkSync(tmp);
-    sync(dirname(path));
-  }
-  return value;
 }
+
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+}
+
+/**
+ * Reads a file the server owns, creating it with `make()` (mode 600) when it does not exist. A new
+ * file is written and fsynced under a temporary name, then linked into place (which fails if
+ * another process made it first: that one wins) and its directory fsynced, so after a crash the
+ * file is either absent or whole, never empty or cut short. Where the file system has no hard
+ * links, the temporary file is copied into place instead (`COPYFILE_EXCL`: an existing file still
+ * wins) and the copy fsynced; a crash during that copy can leave the file cut short. A temporary
+ * file removed under us (`removeStaleTemps` of a server starting at the same time) means starting
+ * over. `link` is a test hook.
+ */
+export function ownFile(
+  path: string,
+  make: () => string,
+  sync: (dir: string) => void = syncDirSync,
+  link: (existing: string, created: string) => void = linkSync,
+): string {
+  for (let tries = 1; ; tries++) {
+    if (existsSync(path)) return readFileSync(path, 'utf8');
+    const value = make();
+    const tmp = tempPath(path);
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      const bytes = Buffer.from(value, 'utf8');
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      chmodSync(tmp, 0o600);
+      try {
+        link(tmp, path);
+      } catch (error) {
+        if (!NO_HARD_LINKS.has(errorCode(error) ?? '')) throw error;
+        copyFileSync(tmp, path, constants.COPYFILE_EXCL);
+        fsyncFileSync(path);
+      }
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') return readFileSync(path, 'utf8');
+      if (errorCode(error) === 'ENOENT' && tries < 5 && !existsSync(tmp)) continue;
+      throw error;
+    } finally {
+      unlinkIfThere(tmp);
+      sync(dirname(path));
+    }
+    return value;
+  }
+}
+
+/**
+ * Removes the temporary files `ownFile` left in `dir` for `names` (`{name}.{12 hex digits}.tmp`,
+ * nothing else): a crash between linking one into place and unlinking it leaves a copy of the key
+ * behind. Returns the names removed.
+ */
+export function removeStaleTemps(dir: string, names: readonly string[]): string[] {
+  const suffix = new RegExp(`^[0-9a-f]{${TEMP_BYTES * 2}}\\.tmp$`);
+  const removed = readdirSync(dir).filter((entry) =>
+    names.some((name) => entry.startsWith(`${name}.`) && suffix.test(entry.slice(name.length + 1))),
+  );
+  for (const entry of removed) unlinkIfThere(join(dir, entry));
+  return removed;
+}
+
+/** The key files in `{dataDir}/keys`. */
+const KEY_FILES = ['token.key', 'secret.key'] as const;
 
 export interface Keys {
   /** Signs access tokens. */
@@ -107,6 +176,7 @@ export function loadKeys(
   mkdirDurableSync(dataDir, sync);
   const dir = join(dataDir, 'keys');
   mkdirDurableSync(dir, sync);
+  if (removeStaleTemps(dir, KEY_FILES).length > 0) sync(dir);
   const tokenKey = decodeKey(
     ownFile(join(dir, 'token.key'), () => randomHex(32), sync),
     'keys/token.key',

@@ -1,7 +1,7 @@
 import { customerioConnector } from '@inflow/connector-customerio';
 import { SetupRunner } from '@inflow/core';
 import { fillPlaceholders, parseSeedCurls, readSeed, seedResponses } from '@inflow/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { call, FS, S3_SPEC, startTestServer, type TestServer, tokenFor } from './helpers.js';
 
 const SR = '/data/foundation/schemaregistry';
@@ -293,6 +293,91 @@ describe('batch flows, actions and deletion', () => {
     expect(mine).toHaveLength(1);
     const enabled = await t.client.flows.count({ property: 'state==enabled' });
     expect(enabled).toBeGreaterThan(0);
+  });
+
+  it('never puts back an older lastRunDetails: a run that writes it between a PATCH’s (or an action’s) read and its write keeps its value', async () => {
+    const { res } = await s3Flow();
+    const { id, etag } = res.body as { id: string; etag: string };
+    const store = t.server.services.store;
+    const scope = { orgId: t.orgId, sandbox: 'prod' };
+    const replace = store.replace.bind(store);
+    // What runs/executor.ts does when a run starts or ends: lastRunDetails set, etag and updatedAt kept.
+    const runWrites = async (details: Record<string, unknown>) => {
+      const flow = await store.get('flows', scope, id);
+      if (!flow) throw new Error(`flow ${id} is gone`);
+      const doc = { ...flow.doc, lastRunDetails: details };
+      expect(await replace('flows', scope, doc, flow.etag, flow.etag, flow.updatedAt)).toBe('ok');
+    };
+    // The run's write lands after the client's write has read the flow, just before it writes.
+    const runWritesBetween = (details: Record<string, unknown>) =>
+      vi.spyOn(store, 'replace').mockImplementationOnce(async (...args) => {
+        await runWrites(details);
+        return replace(...args);
+      });
+    const served = async () => {
+      const r = await get(`${FS}/flows/${id}`);
+      expect(r.text.split('"lastRunDetails"')).toHaveLength(2);
+      return (r.body as { items: Record<string, unknown>[] }).items[0] as Record<string, unknown>;
+    };
+    const listed = async (property: string) =>
+      (await t.client.flows.list({ property })).map((f) => f.id).includes(id);
+
+    // The first run starts while a PATCH of a flow that never ran is under way.
+    const first = { id: 'run-1', state: 'inProgress', startedAtUTC: 1_700_000_000_000 };
+    let spy = runWritesBetween(first);
+    const renamed = await call(t.url, 'PATCH', `${FS}/flows/${id}`, {
+      headers: { ...t.headers, 'If-Match': etag },
+      body: [{ op: 'replace', path: '/name', value: 'renamed' }],
+    });
+    expect(spy).toHaveBeenCalled();
+    spy.mockRestore();
+    expect(renamed.status).toBe(200);
+    const renamedEtag = (renamed.body as { etag: string }).etag;
+    expect(await served()).toMatchObject({ name: 'renamed', etag: renamedEtag, lastRunDetails: first });
+    expect(await listed('lastRunDetails.id==run-1')).toBe(true);
+
+    // A run in progress when the PATCH reads the flow ends before the PATCH writes.
+    await runWrites({ id: 'run-2', state: 'inProgress', startedAtUTC: 1_700_000_100_000 });
+    const ended = {
+      id: 'run-2',
+      state: 'success',
+      startedAtUTC: 1_700_000_100_000,
+      completedAtUTC: 1_700_000_200_000,
+    };
+    spy = runWritesBetween(ended);
+    const described = await call(t.url, 'PATCH', `${FS}/flows/${id}`, {
+      headers: { ...t.headers, 'If-Match': renamedEtag },
+      body: [{ op: 'add', path: '/description', value: 'nightly' }],
+    });
+    expect(spy).toHaveBeenCalled();
+    spy.mockRestore();
+    expect(described.status).toBe(200);
+    const describedEtag = (described.body as { etag: string }).etag;
+    expect(await served()).toMatchObject({
+      name: 'renamed',
+      description: 'nightly',
+      etag: describedEtag,
+      lastRunDetails: ended,
+    });
+    expect(await listed('lastRunDetails.state==success')).toBe(true);
+    expect(await listed('lastRunDetails.state==inProgress')).toBe(false);
+
+    // The same for disable: the next run starts between the action's read and write.
+    const next = { id: 'run-3', state: 'inProgress', startedAtUTC: 1_700_000_300_000 };
+    spy = runWritesBetween(next);
+    const disabled = await post(`${FS}/flows/${id}/action?op=disable`, undefined, {
+      'If-Match': describedEtag,
+    });
+    expect(spy).toHaveBeenCalled();
+    spy.mockRestore();
+    expect(disabled.status).toBe(200);
+    expect(await served()).toMatchObject({
+      state: 'disabled',
+      description: 'nightly',
+      etag: (disabled.body as { etag: string }).etag,
+      lastRunDetails: next,
+    });
+    expect(await listed('lastRunDetails.id==run-3')).toBe(true);
   });
 });
 

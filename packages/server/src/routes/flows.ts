@@ -11,7 +11,14 @@ import { SCHEDULE_STATE_KIND } from '../runs/scheduler.js';
 import type { Services } from '../services.js';
 import type { Doc, Scope } from '../store/resources.js';
 import { specRef } from './connections.js';
-import { type BuildContext, bareEtag, load, quoted, type ResourceKind } from './resource-routes.js';
+import {
+  type BuildContext,
+  bareEtag,
+  load,
+  quoted,
+  type ResourceKind,
+  RUN_FIELDS,
+} from './resource-routes.js';
 
 const flowCreate = z.strictObject({
   name: z.string().min(1),
@@ -359,7 +366,7 @@ export function registerFlowActions(table: RouteTable, services: Services): void
         version: quoted(etag),
         etag: quoted(etag),
       };
-      const result = await services.store.replace('flows', scope, doc, stored.etag, etag, now);
+      const result = await services.store.replace('flows', scope, doc, stored.etag, etag, now, RUN_FIELDS);
       if (result !== 'ok')
         throw new FlowProblem('1404-412', 'The flow changed while it was being updated: GET it and retry');
       return { id: doc.id, etag: quoted(etag) };

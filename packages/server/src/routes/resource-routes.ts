@@ -33,6 +33,13 @@ export const SERVER_FIELDS = [
   'runs',
 ] as const;
 
+/**
+ * Server fields the run engine writes without changing the etag, so that a client's If-Match
+ * still holds after a run. A client write (PATCH, a flow's action) never stores them from the
+ * copy it read: its replace takes them from the row as it is at write time.
+ */
+export const RUN_FIELDS = ['lastRunDetails'] as const;
+
 export interface BuildContext {
   services: Services;
   call: CallContext;
@@ -343,6 +350,7 @@ export function registerResource<T extends z.ZodObject>(
         stored.etag,
         etag,
         now,
+        RUN_FIELDS,
       );
       if (result === 'missing') throw notFound(kind.label, stored.doc.id);
       if (result === 'stale') {

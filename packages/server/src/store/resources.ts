@@ -48,6 +48,11 @@ export class ResourceStore {
   /**
    * Replaces a document if its etag is still `expectedEtag`. The check and the write are one
    * statement, so of two concurrent updates with the same etag exactly one wins.
+   *
+   * `keep` names top-level fields the service writes without changing the etag (a flow's
+   * `lastRunDetails`): the statement takes them from the row as it is when it runs, whatever
+   * `doc` holds, so a write based on an earlier read never puts back an older value nor drops one
+   * written since. In the served text they come last.
    */
   async replace(
     kind: string,
@@ -56,21 +61,44 @@ export class ResourceStore {
     expectedEtag: string,
     newEtag: string,
     now: number,
+    keep: readonly string[] = [],
   ): Promise<'ok' | 'stale' | 'missing'> {
+    if (keep.includes('id')) throw new Error('replace: the id is never taken from the stored row');
+    const json = JSON.stringify(
+      keep.length === 0 ? doc : Object.fromEntries(Object.entries(doc).filter(([k]) => !keep.includes(k))),
+    );
+    // `body` keeps the order people read: each kept value is cut verbatim from the row's own text
+    // (a `json` value keeps its text as written) and appended to the new text before its closing
+    // brace. The new text is never `{}`: it holds the id.
+    const set =
+      keep.length === 0
+        ? 'doc = $1::jsonb, body = $9::text'
+        : `doc = ($1::jsonb - $10::text[]) || coalesce(
+             (select jsonb_object_agg(k.key, k.value) from jsonb_each(resources.doc) k
+              where k.key = any($10::text[])),
+             '{}'::jsonb),
+           body = left($9::text, -1) || coalesce(
+             (select string_agg(',' || to_json(k.key)::text || ':' || v.value::text, '' order by k.ord)
+              from unnest($10::text[]) with ordinality k(key, ord),
+                lateral (select coalesce(resources.body, resources.doc::text)::json -> k.key as value) v
+              where v.value is not null),
+             '') || '}'`;
+    const params: unknown[] = [
+      json,
+      newEtag,
+      now,
+      kind,
+      doc.id,
+      scope.orgId,
+      scope.sandbox,
+      expectedEtag,
+      json,
+    ];
+    if (keep.length > 0) params.push(keep);
     const res = await this.db.query(
-      `update resources set doc = $1::jsonb, body = $9::text, etag = $2, updated_at = $3
+      `update resources set ${set}, etag = $2, updated_at = $3
        where kind = $4 and id = $5 and org_id = $6 and sandbox = $7 and etag = $8`,
-      [
-        JSON.stringify(doc),
-        newEtag,
-        now,
-        kind,
-        doc.id,
-        scope.orgId,
-        scope.sandbox,
-        expectedEtag,
-        JSON.stringify(doc),
-      ],
+      params,
     );
     if ((res.affectedRows ?? 0) > 0) return 'ok';
     return (await this.get(kind, scope, doc.id)) ? 'stale' : 'missing';
