@@ -15,6 +15,7 @@ import { decrypt, quoted, type ResourceKind } from '../routes/resource-routes.js
 import { sourceConnectionsKind } from '../routes/source-connections.js';
 import type { Services } from '../services.js';
 import type { Doc, Scope } from '../store/resources.js';
+import { saveFlowState } from './flow-state.js';
 
 /** A run's lifecycle (reference §3.7 status values); also its top-level `state`, for `property=state==…`. */
 export type RunStatus = 'scheduled' | 'inProgress' | 'success' | 'failed';
@@ -409,7 +410,7 @@ export class RunExecutor {
     const run = stored.doc;
     const flowId = String(run.flowId);
     const flow = await store.get('flows', scope, flowId);
-    if (!flow) throw new AttemptError(RUN_ERRORS.flow, `flow ${flowId} no longer exists`, false);
+    if (!flow) throw flowDeleted(flowId);
     progress.targetConnectionId = (flow.doc.targetConnectionIds as string[] | undefined)?.[0];
     const sourceId = (flow.doc.sourceConnectionIds as string[] | undefined)?.[0];
     const source = sourceId ? await store.get('sourceConnections', scope, sourceId) : undefined;
@@ -444,7 +445,7 @@ export class RunExecutor {
     const saved = await store.get(READ_STATE_KIND, scope, flowId);
     // A stop between landing a chunk and saving its state: the chunk's manifest says where it ended.
     if (progress.hasState && progress.outputRecords > 0 && !sameJson(saved?.doc.state, progress.state))
-      await this.saveState(scope, flowId, progress.state as JsonValue, run.id);
+      await this.saveState(scope, flowId, progress.state as JsonValue, run.id, progress);
     const from = progress.hasState ? progress.state : (saved?.doc.state as JsonValue | undefined);
     if (progress.chunks > 0) await this.progressed(scope, stored, progress);
 
@@ -453,6 +454,8 @@ export class RunExecutor {
     const flush = async (): Promise<void> => {
       const pending = chunk;
       chunk = newChunk();
+      // A chunk boundary: a flow deleted while the chunk was read lands nothing more.
+      if (!(await store.get('flows', scope, flowId))) throw flowDeleted(flowId, progress);
       let landed: LandedBatch;
       try {
         landed = await this.services.datasets.land({
@@ -481,7 +484,7 @@ export class RunExecutor {
       // Only now, with the chunk landed, does the flow move on; not while every record so far
       // failed (a fixed mapping must read them again).
       if (pending.hasState && progress.outputRecords > 0)
-        await this.saveState(scope, flowId, pending.state as JsonValue, run.id);
+        await this.saveState(scope, flowId, pending.state as JsonValue, run.id, progress);
       await this.progressed(scope, stored, progress);
     };
 
@@ -533,7 +536,7 @@ export class RunExecutor {
       // A last batch with no records (a source that only moved on): nothing to land, the state moves.
       progress.inputBytes += chunk.inputBytes;
       progress.inputFiles += chunk.inputFiles;
-      await this.saveState(scope, flowId, chunk.state as JsonValue, run.id);
+      await this.saveState(scope, flowId, chunk.state as JsonValue, run.id, progress);
     }
 
     if (progress.outputRecords === 0 && progress.failedRecords > 0) {
@@ -631,17 +634,35 @@ export class RunExecutor {
     }
   }
 
-  private async saveState(scope: Scope, flowId: string, state: JsonValue, runId: string): Promise<void> {
+  /**
+   * Saves where the source stands for the flow's next run, only while the flow exists (the check
+   * and the write are one statement): a run whose flow was deleted under it fails here instead of
+   * writing back the state the DELETE removed.
+   */
+  private async saveState(
+    scope: Scope,
+    flowId: string,
+    state: JsonValue,
+    runId: string,
+    progress: RunProgress,
+  ): Promise<void> {
     const { store } = this.services;
     const now = this.services.now();
     const doc: Doc = { id: flowId, state, runId, savedAt: now };
-    const existing = await store.get(READ_STATE_KIND, scope, flowId);
-    if (!existing) {
-      await store.insert(READ_STATE_KIND, scope, doc, newEtag(now), now);
-      return;
-    }
     // One run per flow at a time: nobody else writes this document meanwhile.
-    const result = await store.replace(READ_STATE_KIND, scope, doc, existing.etag, newEtag(now), now);
+    const existing = await store.get(READ_STATE_KIND, scope, flowId);
+    const result = await saveFlowState(
+      store.db,
+      READ_STATE_KIND,
+      scope,
+      doc,
+      {
+        expected: existing?.etag,
+        next: newEtag(now),
+      },
+      now,
+    );
+    if (result === 'flowGone') throw flowDeleted(flowId, progress);
     if (result !== 'ok')
       throw new AttemptError(RUN_ERRORS.landing, `the state of flow ${flowId} changed during the run`, true);
   }
@@ -839,6 +860,16 @@ interface Metrics {
     errors?: RunError[];
     extensions?: { attempts?: number; nextAttemptAtUTC?: number } & Record<string, unknown>;
   };
+}
+
+/** The flow of a run is gone (deleted before or during it): the run ends failed, and is not retried. */
+function flowDeleted(flowId: string, progress?: RunProgress): AttemptError {
+  const chunks = progress?.chunks ?? 0;
+  const landed =
+    chunks > 0
+      ? `, after ${chunks} landed chunk${chunks === 1 ? '' : 's'} (their batches stay in dataset ${progress?.datasetId})`
+      : '';
+  return new AttemptError(RUN_ERRORS.flow, `flow ${flowId} was deleted: the run stops here${landed}`, false);
 }
 
 function toAttemptError(error: unknown): AttemptError {

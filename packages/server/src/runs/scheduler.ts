@@ -2,6 +2,7 @@ import { newEtag } from '../crypto.js';
 import type { Services } from '../services.js';
 import type { Doc, Scope } from '../store/resources.js';
 import type { RunExecutor } from './executor.js';
+import { saveFlowState } from './flow-state.js';
 import { dueSlot, type ScheduleParams, scheduleOf, slotAtOrAfter } from './schedule.js';
 
 /** The internal resource kind holding each scheduled flow's next slot (never served by a route). */
@@ -19,7 +20,10 @@ interface ScheduleState extends Doc {
  * that have `scheduleParams` and, for each whose slot has come and that has no run queued or in
  * progress, creates one run (missed slots while the server was down become one catch-up run).
  * The next slot is stored, so schedules resume after a restart; a disabled or deleted flow is
- * simply not read, which stops its schedule.
+ * simply not read, which stops its schedule. A flow deleted or disabled (or rescheduled) after a
+ * tick read it is caught when the slot is saved: the save happens only while the flow is still
+ * there, enabled, with the same schedule (one statement, see `saveFlowState`), and without it the
+ * tick starts nothing.
  */
 export class RunScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -82,7 +86,7 @@ export class RunScheduler {
       // A new flow waits for its start time (a past one runs now); a changed schedule for its next slot.
       const nextRunAt = state ? slotAtOrAfter(schedule, now) : schedule.startMs;
       state = { id: flow.id, scheduleKey, nextRunAt };
-      await this.save(scope, state, stored?.etag);
+      await this.save(scope, flow, state, stored?.etag);
       return false;
     }
     if (state.nextRunAt === undefined || this.executor.busy(scope, flow.id)) return false;
@@ -92,7 +96,7 @@ export class RunScheduler {
     // The slot moves on before the run exists: a crash in between skips one slot rather than running it twice.
     const next: ScheduleState = { id: flow.id, scheduleKey };
     if (slot.next !== undefined) next.nextRunAt = slot.next;
-    await this.save(scope, next, stored?.etag);
+    if (!(await this.save(scope, flow, next, stored?.etag))) return false;
     await this.executor.create(
       scope,
       flow,
@@ -106,10 +110,27 @@ export class RunScheduler {
     return true;
   }
 
-  private async save(scope: Scope, state: ScheduleState, etag: string | undefined): Promise<void> {
+  /**
+   * Saves the flow's schedule state if the flow is, at that instant, still as this tick read it:
+   * there, enabled, with the same `scheduleParams`. False when it is not (deleted, disabled or
+   * rescheduled meanwhile), or when the state changed under this tick: then nothing was written.
+   */
+  private async save(
+    scope: Scope,
+    flow: Doc,
+    state: ScheduleState,
+    etag: string | undefined,
+  ): Promise<boolean> {
     const now = this.services.now();
-    if (etag === undefined)
-      await this.services.store.insert(SCHEDULE_STATE_KIND, scope, state, newEtag(now), now);
-    else await this.services.store.replace(SCHEDULE_STATE_KIND, scope, state, etag, newEtag(now), now);
+    const written = await saveFlowState(
+      this.services.store.db,
+      SCHEDULE_STATE_KIND,
+      scope,
+      state,
+      { expected: etag, next: newEtag(now) },
+      now,
+      { state: 'enabled', scheduleParams: flow.scheduleParams },
+    );
+    return written === 'ok';
   }
 }
