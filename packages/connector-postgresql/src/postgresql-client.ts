@@ -123,6 +123,24 @@ const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
 /** Failures of a TLS attempt after which `prefer`/`allow` may try plain TCP. */
 const tlsFallbacks = new WeakSet<PostgresqlError>();
 
+/**
+ * SQLSTATE classes of failures, of a query or a connection attempt, that may pass on their own:
+ * connection exceptions (08), transaction rollbacks such as serialization failures and deadlocks
+ * (40), insufficient resources (53), operator intervention such as a shutdown or a cancelled
+ * statement (57, except 57P04 database dropped). Anything else (a dropped table, a missing
+ * column, a permission) stays until someone changes the database or the flow.
+ */
+const RETRYABLE_CLASSES = new Set(['08', '40', '53', '57']);
+/** Single states that may pass: lock not available (55P03), system and I/O errors (58000, 58030). */
+const RETRYABLE_STATES = new Set(['55P03', '58000', '58030']);
+/** An object the query names is gone: undefined table (42P01), undefined schema (3F000). */
+const NOT_FOUND_STATES = new Set(['42P01', '3F000']);
+
+/** Whether a SQLSTATE names a failure that may pass on its own (see `RETRYABLE_CLASSES`). */
+function isTransientState(code: string): boolean {
+  return RETRYABLE_CLASSES.has(code.slice(0, 2)) ? code !== '57P04' : RETRYABLE_STATES.has(code);
+}
+
 /** SQLSTATEs a connection attempt gets back, and what they mean for the person who set it up. */
 function serverFailure(
   error: { code: string; message: string },
@@ -147,15 +165,18 @@ function serverFailure(
         code: 'permission',
         message: `user "${settings.user}" may not connect to database "${settings.database}" at ${where}: ${error.message}`,
       };
-    case '53300':
-    case '57P03':
-    case '57P01':
-      return {
-        code: 'network',
-        message: `${where} cannot take the connection now: ${error.message} (SQLSTATE ${error.code}); try again later`,
-        isRetryable: true,
-      };
     default:
+      // The same SQLSTATEs that make a query worth retrying make a connection attempt worth
+      // retrying: too many connections (53300, also a pooler's), a server starting up or shutting
+      // down (57P03, 57P01), a pooler's protocol-level refusal (pgbouncer's 08P01 at
+      // max_client_conn). Anything else stays until someone changes the server or the credentials.
+      if (isTransientState(error.code)) {
+        return {
+          code: 'network',
+          message: `${where} cannot take the connection now: ${error.message} (SQLSTATE ${error.code}); try again later`,
+          isRetryable: true,
+        };
+      }
       return {
         code: 'invalid',
         message: `${where} refused the connection: ${error.message} (SQLSTATE ${error.code})`,
@@ -278,19 +299,6 @@ export async function connect(
 }
 
 /**
- * SQLSTATE classes of query failures that may pass on their own: connection exceptions (08),
- * transaction rollbacks such as serialization failures and deadlocks (40), insufficient resources
- * (53), operator intervention such as a shutdown or a cancelled statement (57, except 57P04
- * database dropped). Anything else (a dropped table, a missing column, a permission) stays until
- * someone changes the database or the flow.
- */
-const RETRYABLE_CLASSES = new Set(['08', '40', '53', '57']);
-/** Single states that may pass: lock not available (55P03), system and I/O errors (58000, 58030). */
-const RETRYABLE_STATES = new Set(['55P03', '58000', '58030']);
-/** An object the query names is gone: undefined table (42P01), undefined schema (3F000). */
-const NOT_FOUND_STATES = new Set(['42P01', '3F000']);
-
-/**
  * Turns an error from a query into a `PostgresqlError` that says what was being done. Errors
  * that are already Inflow errors pass through.
  */
@@ -303,7 +311,7 @@ export function queryFailure(error: unknown, doing: string, password: string): u
       message: redact(`${doing} failed: ${text} (SQLSTATE ${code})`, [password]),
       code: code === '42501' ? 'permission' : NOT_FOUND_STATES.has(code) ? 'not_found' : 'query',
       sqlState: code,
-      isRetryable: RETRYABLE_CLASSES.has(code.slice(0, 2)) ? code !== '57P04' : RETRYABLE_STATES.has(code),
+      isRetryable: isTransientState(code),
       cause: error,
     });
   }

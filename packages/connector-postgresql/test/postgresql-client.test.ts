@@ -133,6 +133,45 @@ describe('connectFailure: by code, never by message text, never the password', (
   });
 });
 
+describe('connectFailure: a server error while connecting is classified like a query failure', () => {
+  it.each([
+    // pgbouncer answers the startup packet with 08P01 when it is full.
+    ['08P01', 'no more connections allowed (max_client_conn)', true],
+    ['08006', 'connection failure', true],
+    ['57P03', 'the database system is starting up', true],
+    ['57P01', 'terminating connection due to administrator command', true],
+    ['57P02', 'terminating connection because of crash of another server process', true],
+    ['53300', 'too many connections for role "inflow_reader"', true],
+    ['53200', 'out of memory', true],
+    ['40001', 'could not serialize access', true],
+    ['55P03', 'could not obtain lock on relation', true],
+    ['58000', 'could not fork new process for connection', true],
+    ['57P04', 'database dropped', false],
+    ['55000', 'database "crm" is not currently accepting connections', false],
+    ['0A000', 'feature not supported', false],
+    ['XX000', 'internal error', false],
+  ] as const)('%s (%s) → retryable %s', (state, text, retryable) => {
+    const failure = connectFailure(serverError(state, text), settings, false);
+    expect(failure).toMatchObject({ sqlState: state, isRetryable: retryable });
+    expect(failure.code).toBe(retryable ? 'network' : 'invalid');
+    expect(failure.message).toBe(
+      retryable
+        ? `pg.acme.test:6543 cannot take the connection now: ${text} (SQLSTATE ${state}); try again later`
+        : `pg.acme.test:6543 refused the connection: ${text} (SQLSTATE ${state})`,
+    );
+  });
+
+  it.each([
+    ['28P01', 'auth_failed'],
+    ['28000', 'permission'],
+    ['3D000', 'not_found'],
+    ['42501', 'permission'],
+  ] as const)('%s stays %s and not retryable', (state, code) => {
+    const failure = connectFailure(serverError(state, 'refused'), settings, false);
+    expect(failure).toMatchObject({ code, sqlState: state, isRetryable: false });
+  });
+});
+
 describe('queryFailure: what a refused query means, by SQLSTATE', () => {
   it.each([
     ['42P01', 'relation "public.gone" does not exist', 'not_found', false],

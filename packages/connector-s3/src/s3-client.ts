@@ -81,6 +81,37 @@ const AUTH_CODES = new Set([
   'InvalidSecurity',
 ]);
 const NOT_FOUND_CODES = new Set(['NoSuchBucket', 'NoSuchKey', 'NotFound']);
+/**
+ * Error codes S3 (and AWS) answer for conditions that pass on their own, whatever the HTTP
+ * status (`RequestTimeout` is a 400, `SlowDown` a 503, `Throttling` may be a 400). Mirrors the
+ * AWS SDK's own lists, `TRANSIENT_ERROR_CODES` and `THROTTLING_ERROR_CODES` in
+ * `@smithy/core/retry` (`service-error-classification/constants.ts`, @smithy/core 3.41), which
+ * are not exported and not a dependency of this package; plus S3's `IncompleteBody` (400: the
+ * request body arrived short, a connection cut mid-upload).
+ */
+const TRANSIENT_CODES = new Set([
+  // TRANSIENT_ERROR_CODES
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  // THROTTLING_ERROR_CODES
+  'BandwidthLimitExceeded',
+  'EC2ThrottledException',
+  'LimitExceededException',
+  'PriorRequestNotComplete',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'ThrottledException',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'TransactionInProgressException',
+  // S3's own
+  'IncompleteBody',
+]);
 const NETWORK_CODES: Record<string, string> = {
   ECONNREFUSED: 'the connection was refused',
   ECONNRESET: 'the connection was reset',
@@ -147,7 +178,7 @@ export function s3Failure(error: unknown, credentials: S3Credentials, doing: str
     if (name === 'InvalidRange') {
       return make('invalid', `${doing} asked for a byte range beyond the end of the object (InvalidRange)`);
     }
-    const retryable = status >= 500 || status === 429 || name === 'SlowDown';
+    const retryable = status >= 500 || status === 429 || TRANSIENT_CODES.has(name);
     return make(
       retryable ? 'network' : 'invalid',
       `${endpointOf(credentials)} answered HTTP ${status}${name ? ` (${name})` : ''} while ${doing}`,

@@ -165,6 +165,15 @@ function changedSinceListing(error: unknown): boolean {
 }
 
 /**
+ * The key is gone: the object was deleted (or moved away) between the listing and the read.
+ * Only `NoSuchKey`: a missing bucket (`NoSuchBucket`) stays an error that fails the read.
+ */
+function goneSinceListing(error: unknown): boolean {
+  const e = error as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  return e?.$metadata?.httpStatusCode === 404 && e.name === 'NoSuchKey';
+}
+
+/**
  * The `read` verb: every file the params select (`path` a file, a folder — with `recursive`,
  * its sub-folders too — or a glob such as `/acme/in/*.csv`), oldest first, parsed as
  * `fileType` says (or by extension) and delivered in batches of `READ_BATCH_SIZE` records.
@@ -225,7 +234,8 @@ export async function* readFiles(
       // Parquet is read by ranges, not one body.
       if ((formats.get(object) as FileFormat).fileType === 'parquet') return;
       const body = getBody(client, object, signal);
-      // A failure surfaces when this file is read (a 412 there means "changed since listing").
+      // A failure surfaces when this file is read (a 412 there means "changed since listing", a
+      // 404 NoSuchKey "deleted since listing").
       body.catch(() => {});
       next = { object, body };
     };
@@ -290,6 +300,17 @@ export async function* readFiles(
           if (!finished) break;
         }
       } catch (error) {
+        if (goneSinceListing(error)) {
+          // Deleted after the listing, as a producer that moves processed files away does:
+          // skipped like a rewritten file (its records so far, if any, have landed or will with
+          // this batch), but the mark does not take its `[key, etag]`. A rewrite has a new etag
+          // or a later LastModified, so marking the old version loses nothing; a re-upload of the
+          // same bytes under the same key has the same etag, and LastModified (whole seconds on
+          // S3) may equal this one's: marked, it would never be read. Unmarked, it is: uploaded
+          // after this listing, it is no older than any file listed here, so no mark this read
+          // leaves is past it.
+          continue;
+        }
         if (!changedSinceListing(error)) throw error;
         // Rewritten after the listing: its new version has a later LastModified, so the next
         // read takes it in full. This one's records so far have landed (or will with this batch).

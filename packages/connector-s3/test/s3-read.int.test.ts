@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { DeleteBucketCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { READ_BATCH_SIZE, S3Error, type S3ReadState, s3Connector } from '@inflow/connector-s3';
 import { InflowValidationError, type JsonValue, type RecordBatch } from '@inflow/core';
 import { rejectionOf } from '@inflow/testkit';
@@ -242,6 +243,82 @@ describe('S3 read against radosgw: batches and state', () => {
     );
     expect(await aborted).toBeDefined();
     expect(ids(all(await collect(params)))).toEqual(range(0, READ_BATCH_SIZE + 30));
+  });
+
+  describe('a file deleted between the listing and its GET', () => {
+    /** A Parquet file of `rows` ids in one row group: read by ranged GETs, never fetched ahead. */
+    const parquetOf = (from: number, to: number) =>
+      new Uint8Array(
+        parquetWriteBuffer({
+          columnData: [{ name: 'id', data: new Int32Array(range(from, to)), type: 'INT32' }],
+          rowGroupSize: to - from,
+        }),
+      );
+
+    /**
+     * A read paused after its first batch. The first file is Parquet with more rows than a batch:
+     * its GETs are done when the batch is yielded, and nothing is fetched ahead after Parquet,
+     * so the next file's GET is sent only after the read resumes.
+     */
+    async function pausedRead(path: string) {
+      const reading = read({
+        credentials: credentials(),
+        params: s3Connector.parseSourceParams({ path }),
+        state: undefined,
+      })[Symbol.asyncIterator]();
+      const first = await reading.next();
+      if (first.done) throw new Error('the read ended before its first batch');
+      expect(first.value.records).toHaveLength(READ_BATCH_SIZE);
+      const rest = async () => {
+        const batches = [first.value];
+        for (let next = await reading.next(); !next.done; next = await reading.next())
+          batches.push(next.value);
+        return batches;
+      };
+      return { rest };
+    }
+
+    it('is skipped: the read ends with the other files, and its mark leaves room for a re-upload', async () => {
+      await put(client, bucket, 'gone/a.parquet', parquetOf(0, READ_BATCH_SIZE + 500));
+      await put(client, bucket, 'gone/b.csv', csvOf(2000, 2010));
+      await put(client, bucket, 'gone/c.csv', csvOf(3000, 3010));
+      const params = { path: `/${bucket}/gone/` };
+
+      const paused = await pausedRead(params.path);
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'gone/b.csv' }));
+      const batches = await paused.rest();
+
+      expect(ids(all(batches))).toEqual([...range(0, READ_BATCH_SIZE + 500), ...range(3000, 3010)]);
+      expect(batches.reduce((n, b) => n + (b.files ?? 0), 0)).toBe(2);
+      const state = lastState(batches) as S3ReadState;
+      expect(state.file).toBeUndefined();
+      const marked = state.mark?.done.map(([key]) => key);
+      expect(marked).toContain(`${bucket}/gone/c.csv`);
+      expect(marked).not.toContain(`${bucket}/gone/b.csv`);
+
+      // Nothing new: a read from that state yields nothing and does not fail.
+      expect(all(await collect(params, lastState(batches)))).toEqual([]);
+      // The producer puts the same bytes back under the same key: the next read takes them.
+      await put(client, bucket, 'gone/b.csv', csvOf(2000, 2010));
+      expect(ids(all(await collect(params, lastState(batches))))).toEqual(range(2000, 2010));
+    });
+
+    it('a bucket deleted after the listing still fails the read: not_found, not retryable', async () => {
+      const doomed = await createBucket(client, 'read-doomed');
+      await put(client, doomed, 'a.parquet', parquetOf(0, READ_BATCH_SIZE + 500));
+      await put(client, doomed, 'b.csv', csvOf(2000, 2010));
+
+      const paused = await pausedRead(`/${doomed}/`);
+      for (const key of ['a.parquet', 'b.csv']) {
+        await client.send(new DeleteObjectCommand({ Bucket: doomed, Key: key }));
+      }
+      await client.send(new DeleteBucketCommand({ Bucket: doomed }));
+      const error = await rejectionOf(paused.rest());
+
+      expect(S3Error.isInstance(error)).toBe(true);
+      expect(error).toMatchObject({ code: 'not_found', s3Code: 'NoSuchBucket', isRetryable: false });
+      expect((error as Error).message).toContain(`reading /${doomed}/b.csv`);
+    });
   });
 
   it('refuses a state that is not an S3 read state', async () => {
