@@ -181,6 +181,33 @@ describe('a run in progress shows what it landed so far (a source the test steps
     );
   });
 
+  it('a run that started before the one the flow names does not replace it', async () => {
+    const { flowId, stepper } = await makeFlow('stepped-older-run', 100);
+    // As if another run of this flow had started later (an on-demand run while this one waited).
+    const scope = { orgId: t.orgId, sandbox: 'prod' };
+    const store = t.server.services.store;
+    const flow = await store.get('flows', scope, flowId);
+    if (!flow) throw new Error(`flow ${flowId} not found`);
+    const newer = { id: 'a-newer-run', state: 'inProgress', startedAtUTC: Date.now() + 3_600_000 };
+    expect(
+      await store.replace(
+        'flows',
+        scope,
+        { ...flow.doc, lastRunDetails: newer },
+        flow.etag,
+        flow.etag,
+        flow.updatedAt,
+      ),
+    ).toBe('ok');
+    const id = await startRun(t, flowId);
+    expect(await stepper.reached()).toBe(100);
+    expect((await getFlow(t, flowId)).lastRunDetails).toEqual(newer);
+    stepper.release();
+    const done = await endedOrRetrying(t, id);
+    expect(done.state).toBe('success');
+    expect((await getFlow(t, flowId)).lastRunDetails).toEqual(newer);
+  });
+
   it('a retry resumes after the last landed chunk: its counts start there and nothing counts twice', async () => {
     const { flowId, stepper } = await makeFlow('stepped-retry', 300);
     stepper.failAt = 200;

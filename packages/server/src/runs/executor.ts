@@ -789,8 +789,10 @@ export class RunExecutor {
    * Sets the flow's `lastRunDetails` (reference §3.6). The flow's etag and `updatedAt` stay as
    * they are: the field is the service's record of its runs, not an edit of the flow, so an
    * If-Match a client took before a run still matches after it (a PATCH keeps the field, and
-   * cannot set it). A PATCH landing between our read and write is read again. Never throws: the
-   * run's own document is what counts, and the next run writes the field again.
+   * cannot set it). A PATCH landing between our read and write is read again. A run that started
+   * before the one the flow names leaves it alone: an older run (a retry that waited while a newer
+   * run was started on demand) ending later must not make the flow show it as the latest. Never
+   * throws: the run's own document is what counts, and the next run writes the field again.
    */
   private async lastRun(scope: Scope, flowId: string, details: LastRunDetails): Promise<void> {
     const { store } = this.services;
@@ -798,10 +800,22 @@ export class RunExecutor {
       for (let tries = 0; tries < 3; tries++) {
         const flow = await store.get('flows', scope, flowId);
         if (!flow) return;
+        const current = flow.doc.lastRunDetails as LastRunDetails | undefined;
+        if (
+          current &&
+          current.id !== details.id &&
+          (current.startedAtUTC ?? 0) > (details.startedAtUTC ?? Number.POSITIVE_INFINITY)
+        ) {
+          return;
+        }
         const doc = { ...flow.doc, lastRunDetails: details };
         if ((await store.replace('flows', scope, doc, flow.etag, flow.etag, flow.updatedAt)) !== 'stale')
           return;
       }
+      this.log.error(
+        { flowId, runId: details.id },
+        'lastRunDetails of the flow not updated: the flow kept changing',
+      );
     } catch (error) {
       this.log.error(
         { err: { message: (error as Error).message } },
