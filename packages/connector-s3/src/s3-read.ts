@@ -31,8 +31,9 @@ export const READ_BATCH_SIZE = 1_000;
  *
  * `file` is the file a batch ended inside: its first `records` records have been delivered.
  * A read resumed from that state skips them (parsing them again: no byte offsets are kept, so
- * gzip and Parquet resume alike), as long as the file still has the same etag; a file
- * rewritten since is read in full.
+ * gzip and Parquet resume alike), as long as the file is listed with the same etag and
+ * LastModified; a file rewritten or uploaded again since is read in full, and a position in a
+ * file no longer listed is dropped from the next state.
  */
 export type S3ReadState = z.infer<typeof readStateSchema>;
 
@@ -210,7 +211,10 @@ export async function* readFiles(
     let bytes = 0;
     let files = 0;
     let total = 0;
-    let changed = false;
+    // A part-way position in a file that is no longer listed as it was (deleted, rewritten) is
+    // dropped: a batch goes out, records or not, with a state without it, so a later upload under
+    // that key is not resumed part-way.
+    let changed = partial !== undefined && !pending.some((o) => resumes(partial as PartialFile, o));
     const stateNow = (inFile?: S3ReadState['file']): S3ReadState => ({
       v: 1,
       connector: 's3',
@@ -246,11 +250,7 @@ export async function* readFiles(
       const format = formats.get(object) as FileFormat;
       const prefetched = next?.object === object ? next.body : undefined;
       next = undefined;
-      const resume =
-        partial &&
-        partial.bucket === object.bucket &&
-        partial.key === object.key &&
-        partial.etag === object.etag;
+      const resume = partial !== undefined && resumes(partial, object);
       let delivered = resume ? (partial?.records ?? 0) : 0;
       partial = undefined;
       doing = `reading ${displayPath(object.bucket, object.key)}`;
@@ -308,7 +308,9 @@ export async function* readFiles(
           // same bytes under the same key has the same etag, and LastModified (whole seconds on
           // S3) may equal this one's: marked, it would never be read. Unmarked, it is: uploaded
           // after this listing, it is no older than any file listed here, so no mark this read
-          // leaves is past it.
+          // leaves is past it. A batch goes out even if no record follows (`changed`): its state
+          // drops a part-way position saved in this file, which a re-upload must not resume.
+          changed = true;
           continue;
         }
         if (!changedSinceListing(error)) throw error;
@@ -337,4 +339,19 @@ export async function* readFiles(
     );
     client.destroy();
   }
+}
+
+type PartialFile = NonNullable<S3ReadState['file']>;
+
+/**
+ * Whether a saved part-way position is in `object` as listed now. The same bytes uploaded again
+ * (same etag) are a new file, read from its start: LastModified tells them apart.
+ */
+function resumes(partial: PartialFile, object: S3Object): boolean {
+  return (
+    partial.bucket === object.bucket &&
+    partial.key === object.key &&
+    partial.etag === object.etag &&
+    partial.modified === object.modified
+  );
 }

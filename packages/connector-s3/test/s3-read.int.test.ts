@@ -303,6 +303,24 @@ describe('S3 read against radosgw: batches and state', () => {
       expect(ids(all(await collect(params, lastState(batches))))).toEqual(range(2000, 2010));
     });
 
+    it('a file gone while a read was part-way through it: the next state drops the position, and a re-upload is read whole', async () => {
+      await put(client, bucket, 'gone-partial/a.csv', csvOf(0, 20));
+      const params = { path: `/${bucket}/gone-partial/` };
+      const head = await collect(params, undefined, { limit: 5 });
+      const saved = lastState(head) as S3ReadState;
+      expect(saved.file).toMatchObject({ key: 'gone-partial/a.csv', records: 5 });
+
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'gone-partial/a.csv' }));
+      const gone = await collect(params, saved);
+      expect(all(gone)).toEqual([]);
+      // The engine keeps the last state it was given: the read must hand back one without the file.
+      const after = (gone.length > 0 ? lastState(gone) : saved) as S3ReadState;
+      expect(after.file).toBeUndefined();
+
+      await put(client, bucket, 'gone-partial/a.csv', csvOf(0, 20));
+      expect(ids(all(await collect(params, after)))).toEqual(range(0, 20));
+    });
+
     it('a bucket deleted after the listing still fails the read: not_found, not retryable', async () => {
       const doomed = await createBucket(client, 'read-doomed');
       await put(client, doomed, 'a.parquet', parquetOf(0, READ_BATCH_SIZE + 500));
