@@ -170,6 +170,15 @@ function serverFailure(
       // retrying: too many connections (53300, also a pooler's), a server starting up or shutting
       // down (57P03, 57P01), a pooler's protocol-level refusal (pgbouncer's 08P01 at
       // max_client_conn). Anything else stays until someone changes the server or the credentials.
+      if (error.code === '08P01') {
+        // pgbouncer answers 08P01 for everything it refuses, a full pool and a misconfiguration
+        // ("no such database") alike: retried, but the message does not promise it will pass.
+        return {
+          code: 'network',
+          message: `${where} refused the connection: ${error.message} (SQLSTATE 08P01, retried: a full connection pooler answers this, but so does a misconfigured one)`,
+          isRetryable: true,
+        };
+      }
       if (isTransientState(error.code)) {
         return {
           code: 'network',

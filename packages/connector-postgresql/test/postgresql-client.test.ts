@@ -155,9 +155,11 @@ describe('connectFailure: a server error while connecting is classified like a q
     expect(failure).toMatchObject({ sqlState: state, isRetryable: retryable });
     expect(failure.code).toBe(retryable ? 'network' : 'invalid');
     expect(failure.message).toBe(
-      retryable
-        ? `pg.acme.test:6543 cannot take the connection now: ${text} (SQLSTATE ${state}); try again later`
-        : `pg.acme.test:6543 refused the connection: ${text} (SQLSTATE ${state})`,
+      state === '08P01'
+        ? `pg.acme.test:6543 refused the connection: ${text} (SQLSTATE 08P01, retried: a full connection pooler answers this, but so does a misconfigured one)`
+        : retryable
+          ? `pg.acme.test:6543 cannot take the connection now: ${text} (SQLSTATE ${state}); try again later`
+          : `pg.acme.test:6543 refused the connection: ${text} (SQLSTATE ${state})`,
     );
   });
 

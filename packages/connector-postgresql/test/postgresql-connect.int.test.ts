@@ -78,7 +78,7 @@ describe('connecting: a refusal that may pass is retryable, on the read a run ma
       expect(PostgresqlError.isInstance(error)).toBe(true);
       expect(error).toMatchObject({ code: 'network', sqlState: '08P01', isRetryable: true });
       expect((error as Error).message).toBe(
-        `${PG.host}:${port} cannot take the connection now: no more connections allowed (max_client_conn) (SQLSTATE 08P01); try again later`,
+        `${PG.host}:${port} refused the connection: no more connections allowed (max_client_conn) (SQLSTATE 08P01, retried: a full connection pooler answers this, but so does a misconfigured one)`,
       );
       const tested = await postgresqlConnector.test?.(credentials({ port }));
       expect(tested).toMatchObject({ ok: false, code: 'network' });

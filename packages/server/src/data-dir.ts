@@ -116,7 +116,13 @@ export function ownFile(
       } catch (error) {
         if (!NO_HARD_LINKS.has(errorCode(error) ?? '')) throw error;
         copyFileSync(tmp, path, constants.COPYFILE_EXCL);
-        fsyncFileSync(path);
+        try {
+          fsyncFileSync(path);
+        } catch (syncError) {
+          // Never leave a key that may be cut short: the next start would refuse it.
+          unlinkIfThere(path);
+          throw syncError;
+        }
       }
     } catch (error) {
       if (errorCode(error) === 'EEXIST') return readFileSync(path, 'utf8');
