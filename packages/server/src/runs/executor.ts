@@ -346,7 +346,12 @@ export class RunExecutor {
       });
       if (attempts >= this.options.maxAttempts) {
         const progress = await this.landedSoFar(scope, doc);
-        await this.finish(scope, doc, etag, { failed: errors, attempts, progress });
+        await this.finish(scope, doc, etag, {
+          failed: errors,
+          attempts,
+          progress,
+          startedAt: metrics.durationSummary?.startedAtUTC,
+        });
         return;
       }
     }

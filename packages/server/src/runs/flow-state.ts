@@ -6,7 +6,9 @@ export type FlowStateWrite = 'ok' | 'stale' | 'flowGone';
 
 /**
  * Writes a document the run engine keeps under a flow's id (its read state, its schedule slot)
- * only while the flow exists and contains `flowMatch` (e.g. `{state: 'enabled'}`). The check and
+ * only while the flow exists and each top-level field named in `flowMatch` equals the given
+ * value (e.g. `{state: 'enabled'}`; JSON equality, so a schedule with a field added is not the
+ * same schedule). The check and
  * the write are one statement, like the flow's DELETE, which removes these documents in its own
  * statement: a scheduler tick or a run that read the flow before it was deleted can no longer
  * write one back afterwards. Without `etags.expected` it inserts (`stale` if the document
@@ -25,7 +27,7 @@ export async function saveFlowState(
   const flow = `flow as (
       select 1 from resources
       where kind = 'flows' and id = $2::text and org_id = $3::text and sandbox = $4::text
-        and doc @> $8::jsonb)`;
+        and coalesce((select bool_and(resources.doc -> m.key = m.value) from jsonb_each($8::jsonb) m), true))`;
   const write =
     etags.expected === undefined
       ? `insert into resources (kind, id, org_id, sandbox, doc, body, etag, created_at, updated_at)
