@@ -1,10 +1,11 @@
 // The test PostgreSQL the `int` project's global setup provides (scripts/services/vitest-global-setup.ts).
+import { createServer, type Server, type Socket } from 'node:net';
 import type { PostgresqlCredentials } from '@inflow/connector-postgresql';
 import { POSTGRESQL_AUTH_SPEC_NAME, postgresqlConnector } from '@inflow/connector-postgresql';
 import type { JsonValue, RecordBatch } from '@inflow/core';
 import { sqlAs, type TestPostgres } from '@inflow/testkit';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 export const PG: TestPostgres = inject('postgres');
 
@@ -42,6 +43,29 @@ export async function adminSql(text: string, database = PG.database): Promise<pg
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A TCP server on 127.0.0.1 for the tests of the calling describe block, handing each connection
+ * to `onSocket`; listening before them, closed (its connections destroyed) after. `port()` is
+ * its port once the tests start.
+ */
+export function tcpServer(onSocket: (socket: Socket) => void = () => {}): { port(): number } {
+  let server: Server;
+  const sockets = new Set<Socket>();
+  beforeAll(async () => {
+    server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      onSocket(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { port: () => (server.address() as { port: number }).port };
 }
 
 /** Every batch of a read. */

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 import {
   type PostgresqlCredentials,
   PostgresqlError,
@@ -7,7 +6,7 @@ import {
 } from '@inflow/connector-postgresql';
 import { rejectionOf } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSql, credentials, PG } from './pg-fixture.js';
+import { adminSql, credentials, PG, tcpServer } from './pg-fixture.js';
 
 /** Reads a table to its end: what a run does with the connector. */
 async function readWith(creds: PostgresqlCredentials): Promise<void> {
@@ -54,26 +53,15 @@ describe('connecting: a refusal that may pass is retryable, on the read a run ma
   });
 
   describe('a full pgbouncer (answers the startup packet with 08P01, as pgbouncer does at max_client_conn)', () => {
-    let server: Server;
-    const sockets = new Set<Socket>();
-    beforeAll(async () => {
-      server = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('error', () => {});
-        // The client's first message is the startup packet (no TLS asked: SSLMode unset).
-        socket.once('data', () => {
-          socket.end(errorResponse('08P01', 'no more connections allowed (max_client_conn)'));
-        });
+    const server = tcpServer((socket) => {
+      // The client's first message is the startup packet (no TLS asked: SSLMode unset).
+      socket.once('data', () => {
+        socket.end(errorResponse('08P01', 'no more connections allowed (max_client_conn)'));
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    });
-    afterAll(async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
     });
 
     it('fails as retryable network, naming host, port and SQLSTATE', async () => {
-      const { port } = server.address() as { port: number };
+      const port = server.port();
       const error = await rejectionOf(readWith(credentials({ port })));
       expect(PostgresqlError.isInstance(error)).toBe(true);
       expect(error).toMatchObject({ code: 'network', sqlState: '08P01', isRetryable: true });

@@ -1,9 +1,9 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import type { PostgresqlCredentials } from '@inflow/connector-postgresql';
 import { postgresqlConnector } from '@inflow/connector-postgresql';
 import type { TestResult } from '@inflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSql, credentials, PG } from './pg-fixture.js';
+import { adminSql, credentials, PG, tcpServer } from './pg-fixture.js';
 
 const test = (creds: PostgresqlCredentials, signal?: AbortSignal): Promise<TestResult> => {
   const verb = postgresqlConnector.test;
@@ -63,22 +63,10 @@ describe('test(): a real PostgreSQL 15', () => {
   });
 
   describe('a server that accepts and never answers', () => {
-    let server: Server;
-    const sockets = new Set<Socket>();
-    beforeAll(async () => {
-      server = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('error', () => {});
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    });
-    afterAll(async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    });
+    const server = tcpServer();
 
     it('times out after 5 s as network', async () => {
-      const { port } = server.address() as { port: number };
+      const port = server.port();
       const started = Date.now();
       const result = await test(credentials({ port }));
       const elapsed = Date.now() - started;
@@ -92,7 +80,7 @@ describe('test(): a real PostgreSQL 15', () => {
     });
 
     it('stops at once when the signal aborts', async () => {
-      const { port } = server.address() as { port: number };
+      const port = server.port();
       const started = Date.now();
       const result = await test(credentials({ port }), AbortSignal.timeout(200));
       expect(result).toMatchObject({ ok: false, message: 'the connection test was cancelled' });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MAX_JSON_DEPTH } from '../src/datasets/parquet-schema.js';
 import type { DatasetLake, LandRequest } from '../src/datasets/writer.js';
+import { batchDouble, CLOUD_STORAGE_FLOW_SPEC } from './batch-double.js';
 import { createDataset, TENANT } from './datasets-fixtures.js';
 import { CONNECTORS, call, FS, startTestServer, type TestServer } from './helpers.js';
 import { createInlet, envelope, eventually, expectCatalogCounts, readDataset } from './streaming-helpers.js';
@@ -18,7 +19,6 @@ import { createInlet, envelope, eventually, expectCatalogCounts, readDataset } f
  */
 
 const T = `_${TENANT}`;
-const CLOUD_STORAGE_FLOW_SPEC = '9753525b-82c7-4dce-8a9b-5ccfce2b9876';
 const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
 const DOUBLE_SPEC = '3f6b0c8e-2d4a-4e1b-9c57-8a0d6e2f4b13';
 
@@ -44,35 +44,15 @@ let sourceRecords: Record<string, unknown>[] = [];
 const fixed = defineSourceConnector({
   id: 'fixed-records',
   displayName: 'Fixed records (test double)',
-  spec: {
-    id: DOUBLE_SPEC,
-    name: 'fixed-records-test-double',
-    providerId: '0ed90a81-07f4-4586-8190-b40eccef1c5a',
-    version: '1.0',
+  ...batchDouble({
+    id: 'fixed-records',
+    specId: DOUBLE_SPEC,
     description: 'a test double: the records a test set',
-    category: 'CloudStorage',
     dataFormats: ['json'],
-    flowSpecIds: [CLOUD_STORAGE_FLOW_SPEC],
-  },
-  auth: 'none',
+    setupName: 'fixed',
+    setupParams: { source: 'setup' },
+  }),
   sourceParams: z.object({ source: z.string() }),
-  setup: {
-    input: z.object({}),
-    steps: [
-      {
-        id: 'createSourceConnection',
-        title: 'Create the source connection',
-        request: ({ api }) =>
-          api.sourceConnections.create({
-            name: 'fixed',
-            connectionSpec: { id: DOUBLE_SPEC, version: '1.0' },
-            data: { format: 'json' },
-            params: { source: 'setup' },
-          }),
-        produces: { sourceConnectionId: 'id' },
-      },
-    ],
-  },
   async *read({ state }) {
     if ((state as { done?: boolean } | undefined)?.done) return;
     yield { records: sourceRecords, state: { done: true } };

@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { saveFlowState } from '../src/runs/flow-state.js';
-import { type Db, openDb } from '../src/store/db.js';
-import { ResourceStore } from '../src/store/resources.js';
+import { memoryStore } from './memory-store.js';
 
 const SCOPE = { orgId: 'o', sandbox: 'prod' };
-let db: Db;
-let store: ResourceStore;
+const mem = memoryStore();
 
 beforeAll(async () => {
-  db = await openDb(undefined);
-  store = new ResourceStore(db);
-  await store.insert(
+  await mem.store.insert(
     'flows',
     SCOPE,
     { id: 'f1', state: 'enabled', scheduleParams: { frequency: 'minute', interval: 15, startTime: 1 } },
@@ -18,12 +14,9 @@ beforeAll(async () => {
     1,
   );
 });
-afterAll(async () => {
-  await db.close();
-});
 
 const save = (id: string, flowMatch: Record<string, unknown>) =>
-  saveFlowState(db, 'flowSchedules', SCOPE, { id }, { expected: undefined, next: 'n1' }, 2, flowMatch);
+  saveFlowState(mem.db, 'flowSchedules', SCOPE, { id }, { expected: undefined, next: 'n1' }, 2, flowMatch);
 
 describe('saveFlowState', () => {
   it('writes only while each matched field of the flow equals the value given, not merely contains it', async () => {
@@ -32,7 +25,7 @@ describe('saveFlowState', () => {
       await save('f1', { state: 'enabled', scheduleParams: { frequency: 'minute', startTime: 1 } }),
     ).toBe('flowGone');
     expect(await save('f1', { state: 'disabled' })).toBe('flowGone');
-    expect(await store.get('flowSchedules', SCOPE, 'f1')).toBeUndefined();
+    expect(await mem.store.get('flowSchedules', SCOPE, 'f1')).toBeUndefined();
     // Key order does not matter; the same schedule is the same.
     expect(
       await save('f1', {
@@ -40,14 +33,14 @@ describe('saveFlowState', () => {
         state: 'enabled',
       }),
     ).toBe('ok');
-    expect(await store.get('flowSchedules', SCOPE, 'f1')).toBeDefined();
+    expect(await mem.store.get('flowSchedules', SCOPE, 'f1')).toBeDefined();
   });
 
   it('writes nothing for a flow that does not exist, in this scope or at all', async () => {
     expect(await save('nope', {})).toBe('flowGone');
     expect(
       await saveFlowState(
-        db,
+        mem.db,
         'flowSchedules',
         { orgId: 'o', sandbox: 'dev' },
         { id: 'f1' },

@@ -1,30 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { fillPlaceholders, parseSeedCurls, readSeed, sqlAs, type TestPostgres } from '@inflow/testkit';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LandRequest } from '../src/datasets/writer.js';
 import { DEFAULT_CHUNK_BYTES, READ_STATE_KIND, RunExecutor } from '../src/runs/executor.js';
 import { RunScheduler, SCHEDULE_STATE_KIND } from '../src/runs/scheduler.js';
 import type { ResourceStore, Scope } from '../src/store/resources.js';
 import { createDataset, TENANT } from './datasets-fixtures.js';
-import { CONNECTORS, call, FS, startTestServer, type TestServer } from './helpers.js';
+import { CONNECTORS, call, endedOrRetrying, FS, startTestServer, type TestServer } from './helpers.js';
+import { databaseFlow, membersTable, seedConnection } from './postgresql-flows.js';
 import { type Stepper, stepped, steppedFlow } from './stepped-source.js';
-
-const PG: TestPostgres = inject('postgres');
-const T = `_${TENANT}`;
-const POSTGRESQL_SPEC = '74a1c565-4e59-48d7-9d67-7c03b8a13137';
-const DATABASE_FLOW_SPEC = '14518937-270c-4525-bdec-c2ba7cce3860';
-const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
 
 let t: TestServer;
 let connectionId: string;
 let scope: Scope;
-const sql = sqlAs(PG);
 
-const post = async (path: string, body: unknown) => {
-  const res = await call(t.url, 'POST', path, { headers: t.headers, body });
-  expect(res.status, res.text).toBeLessThan(300);
-  return res.body as Record<string, unknown>;
-};
 const get = (path: string) => call(t.url, 'GET', path, { headers: t.headers });
 
 type Run = { id: string; state: string };
@@ -42,44 +30,14 @@ async function finishedRuns(flowId: string, n: number): Promise<Run[]> {
 /** A minute flow (the server's minimum lowered to a minute) reading `table` into a new dataset, due now. */
 async function scheduledFlow(table: string): Promise<string> {
   const { schemaId, dataSetId } = await createDataset(t, `delete ${table} ${randomBytes(2).toString('hex')}`);
-  const source = await post(`${FS}/sourceConnections`, {
-    name: `table ${table}`,
-    baseConnectionId: connectionId,
-    data: { format: 'tabular' },
-    params: { tableName: table },
-    connectionSpec: { id: POSTGRESQL_SPEC, version: '1.0' },
+  return databaseFlow(t, {
+    table,
+    connectionId,
+    schemaId,
+    dataSetId,
+    targetSchema: true,
+    schedule: { startTime: String(Math.floor(Date.now() / 1000)), frequency: 'minute', interval: '1' },
   });
-  const target = await post(`${FS}/targetConnections`, {
-    name: 'lake',
-    data: { schema: { id: schemaId, version: '1' } },
-    params: { dataSetId },
-    connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
-  });
-  const mapping = await post('/data/foundation/conversion/mappingSets', {
-    outputSchema: {
-      schemaRef: { id: schemaId, contentType: 'application/vnd.adobe.xed-full+json;version=1' },
-    },
-    mappings: [
-      { sourceType: 'ATTRIBUTE', source: 'code', destination: '_id' },
-      { sourceType: 'ATTRIBUTE', source: 'id', destination: `${T}.memberId` },
-    ],
-  });
-  const flow = await post(`${FS}/flows`, {
-    name: `Database dataflow for ${table}`,
-    flowSpec: { id: DATABASE_FLOW_SPEC, version: '1.0' },
-    sourceConnectionIds: [source.id],
-    targetConnectionIds: [target.id],
-    transformations: [
-      { name: 'Copy', params: { deltaColumn: { name: 'updated_at' } } },
-      { name: 'Mapping', params: { mappingId: mapping.id, mappingVersion: 0 } },
-    ],
-    scheduleParams: {
-      startTime: String(Math.floor(Date.now() / 1000)),
-      frequency: 'minute',
-      interval: '1',
-    },
-  });
-  return flow.id as string;
 }
 
 beforeAll(async () => {
@@ -88,15 +46,7 @@ beforeAll(async () => {
     runs: { minScheduleIntervalSeconds: 60, retryBaseMs: 20, maxAttempts: 2, tickMs: 50 },
   });
   scope = { orgId: t.orgId, sandbox: 'prod' };
-  const [seed] = parseSeedCurls(readSeed('002'));
-  const body = fillPlaceholders(seed?.body, {
-    SERVER: PG.host,
-    DATABASE: PG.database,
-    PORT: String(PG.port),
-    USERNAME: PG.user,
-    PASSWORD: `"${PG.password.replaceAll('"', '""')}"`,
-  });
-  connectionId = (await post(`${FS}/connections`, body)).id as string;
+  connectionId = await seedConnection(t);
 });
 afterAll(async () => {
   await t?.close();
@@ -104,13 +54,7 @@ afterAll(async () => {
 
 describe('deleting a scheduled flow', () => {
   it('removes its read state and schedule, and the scheduler never runs it again', async () => {
-    const table = `members_${randomBytes(4).toString('hex')}`;
-    await sql(
-      `create table ${table} (id int primary key, code text not null, updated_at timestamptz not null)`,
-    );
-    await sql(
-      `insert into ${table} values (1, 'm-1', '2024-01-01T01:00:00Z'), (2, 'm-2', '2024-01-01T02:00:00Z')`,
-    );
+    const table = await membersTable(2);
     const flowId = await scheduledFlow(table);
     // Another scheduled flow: its runs show the scheduler looked at every flow after the clock moved.
     const witness = await scheduledFlow(table);
@@ -203,18 +147,7 @@ describe('deleting a flow while the run engine works on it (a source the test st
    * meanwhile (a run that went on reading) is let go on, so such a run ends too and is seen.
    */
   async function endOf(id: string, stepper: Stepper): Promise<FullRun> {
-    const ended = (async () => {
-      for (;;) {
-        const run = await runOf(id);
-        if (
-          run.state === 'success' ||
-          run.state === 'failed' ||
-          run.metrics.statusSummary?.extensions?.nextAttemptAtUTC
-        )
-          return run;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    })();
+    const ended = endedOrRetrying<FullRun>(s, id);
     for (;;) {
       const next = await Promise.race([ended, stepper.reached()]);
       if (typeof next !== 'number') return next;

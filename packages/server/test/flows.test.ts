@@ -2,7 +2,15 @@ import { customerioConnector } from '@inflow/connector-customerio';
 import { SetupRunner } from '@inflow/core';
 import { fillPlaceholders, parseSeedCurls, readSeed, seedResponses } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { call, FS, S3_SPEC, startTestServer, type TestServer, tokenFor } from './helpers.js';
+import {
+  call,
+  FS,
+  type RawResponse,
+  S3_SPEC,
+  startTestServer,
+  type TestServer,
+  tokenFor,
+} from './helpers.js';
 
 const SR = '/data/foundation/schemaregistry';
 const XDM_FULL = 'application/vnd.adobe.xed-full+json;version=1';
@@ -308,12 +316,20 @@ describe('batch flows, actions and deletion', () => {
       const doc = { ...flow.doc, lastRunDetails: details };
       expect(await replace('flows', scope, doc, flow.etag, flow.etag, flow.updatedAt)).toBe('ok');
     };
-    // The run's write lands after the client's write has read the flow, just before it writes.
-    const runWritesBetween = (details: Record<string, unknown>) =>
-      vi.spyOn(store, 'replace').mockImplementationOnce(async (...args) => {
+    // The run's write lands after the client's `write` has read the flow, just before it writes.
+    const runWritesBetween = async (details: Record<string, unknown>, write: () => Promise<RawResponse>) => {
+      const spy = vi.spyOn(store, 'replace').mockImplementationOnce(async (...args) => {
         await runWrites(details);
         return replace(...args);
       });
+      try {
+        const res = await write();
+        expect(spy).toHaveBeenCalled();
+        return res;
+      } finally {
+        spy.mockRestore();
+      }
+    };
     const served = async () => {
       const r = await get(`${FS}/flows/${id}`);
       expect(r.text.split('"lastRunDetails"')).toHaveLength(2);
@@ -322,15 +338,17 @@ describe('batch flows, actions and deletion', () => {
     const listed = async (property: string) =>
       (await t.client.flows.list({ property })).map((f) => f.id).includes(id);
 
+    const patchFlow = (ifMatch: string, op: Record<string, unknown>) =>
+      call(t.url, 'PATCH', `${FS}/flows/${id}`, {
+        headers: { ...t.headers, 'If-Match': ifMatch },
+        body: [op],
+      });
+
     // The first run starts while a PATCH of a flow that never ran is under way.
     const first = { id: 'run-1', state: 'inProgress', startedAtUTC: 1_700_000_000_000 };
-    let spy = runWritesBetween(first);
-    const renamed = await call(t.url, 'PATCH', `${FS}/flows/${id}`, {
-      headers: { ...t.headers, 'If-Match': etag },
-      body: [{ op: 'replace', path: '/name', value: 'renamed' }],
-    });
-    expect(spy).toHaveBeenCalled();
-    spy.mockRestore();
+    const renamed = await runWritesBetween(first, () =>
+      patchFlow(etag, { op: 'replace', path: '/name', value: 'renamed' }),
+    );
     expect(renamed.status).toBe(200);
     const renamedEtag = (renamed.body as { etag: string }).etag;
     expect(await served()).toMatchObject({ name: 'renamed', etag: renamedEtag, lastRunDetails: first });
@@ -344,13 +362,9 @@ describe('batch flows, actions and deletion', () => {
       startedAtUTC: 1_700_000_100_000,
       completedAtUTC: 1_700_000_200_000,
     };
-    spy = runWritesBetween(ended);
-    const described = await call(t.url, 'PATCH', `${FS}/flows/${id}`, {
-      headers: { ...t.headers, 'If-Match': renamedEtag },
-      body: [{ op: 'add', path: '/description', value: 'nightly' }],
-    });
-    expect(spy).toHaveBeenCalled();
-    spy.mockRestore();
+    const described = await runWritesBetween(ended, () =>
+      patchFlow(renamedEtag, { op: 'add', path: '/description', value: 'nightly' }),
+    );
     expect(described.status).toBe(200);
     const describedEtag = (described.body as { etag: string }).etag;
     expect(await served()).toMatchObject({
@@ -364,12 +378,9 @@ describe('batch flows, actions and deletion', () => {
 
     // The same for disable: the next run starts between the action's read and write.
     const next = { id: 'run-3', state: 'inProgress', startedAtUTC: 1_700_000_300_000 };
-    spy = runWritesBetween(next);
-    const disabled = await post(`${FS}/flows/${id}/action?op=disable`, undefined, {
-      'If-Match': describedEtag,
-    });
-    expect(spy).toHaveBeenCalled();
-    spy.mockRestore();
+    const disabled = await runWritesBetween(next, () =>
+      post(`${FS}/flows/${id}/action?op=disable`, undefined, { 'If-Match': describedEtag }),
+    );
     expect(disabled.status).toBe(200);
     expect(await served()).toMatchObject({
       state: 'disabled',

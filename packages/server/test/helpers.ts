@@ -4,6 +4,7 @@ import { s3Connector } from '@inflow/connector-s3';
 import { streamingConnector } from '@inflow/connector-streaming';
 import { FlowServiceClient } from '@inflow/core';
 import { request } from 'undici';
+import { expect } from 'vitest';
 import {
   buildServer,
   type InflowServer,
@@ -124,6 +125,28 @@ export async function call(
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers[k] = v;
   return { status: res.statusCode, headers, body, text };
+}
+
+/** POSTs `body` to `path` as the bootstrap client, expects a 2xx, and returns the response body. */
+export async function postOk(t: TestServer, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await call(t.url, 'POST', path, { headers: t.headers, body });
+  expect(res.status, res.text).toBeLessThan(300);
+  return res.body as Record<string, unknown>;
+}
+
+/**
+ * Waits until run `id` ended, or until a retry of it is scheduled (its next attempt's time is
+ * set); returns the run as GET /runs/{id} then serves it.
+ */
+export async function endedOrRetrying<R extends { state: string }>(t: TestServer, id: string): Promise<R> {
+  for (;;) {
+    const res = await call(t.url, 'GET', `${FS}/runs/${id}`, { headers: t.headers });
+    const run = (res.body as { items: R[] }).items[0] as R;
+    const retry = (run as { metrics?: { statusSummary?: { extensions?: { nextAttemptAtUTC?: number } } } })
+      .metrics?.statusSummary?.extensions?.nextAttemptAtUTC;
+    if (run.state === 'success' || run.state === 'failed' || retry) return run;
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 export const FS = '/data/foundation/flowservice';

@@ -1,9 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { fillPlaceholders, parseSeedCurls, readSeed, sqlAs, type TestPostgres } from '@inflow/testkit';
+import { sqlAs, type TestPostgres } from '@inflow/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDataset, TENANT, XDM_FULL } from './datasets-fixtures.js';
-import { CONNECTORS, call, FS, startTestServer, type TestServer } from './helpers.js';
+import { createDataset, TENANT } from './datasets-fixtures.js';
+import {
+  CONNECTORS,
+  call,
+  endedOrRetrying,
+  FS,
+  postOk,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
+import { databaseFlow, membersTable, seedConnection } from './postgresql-flows.js';
 import { stepped, steppedFlow } from './stepped-source.js';
 
 /*
@@ -13,10 +21,6 @@ import { stepped, steppedFlow } from './stepped-source.js';
  */
 
 const PG: TestPostgres = inject('postgres');
-const T = `_${TENANT}`;
-const POSTGRESQL_SPEC = '74a1c565-4e59-48d7-9d67-7c03b8a13137';
-const DATABASE_FLOW_SPEC = '14518937-270c-4525-bdec-c2ba7cce3860';
-const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
 const sql = sqlAs(PG);
 
 type Run = {
@@ -30,12 +34,6 @@ type Run = {
     };
   };
 };
-
-async function post(t: TestServer, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await call(t.url, 'POST', path, { headers: t.headers, body });
-  expect(res.status, res.text).toBeLessThan(300);
-  return res.body as Record<string, unknown>;
-}
 
 type Flow = {
   id: string;
@@ -61,22 +59,8 @@ const getRun = async (t: TestServer, id: string) =>
     .items[0] as Run;
 
 async function startRun(t: TestServer, flowId: string): Promise<string> {
-  const res = await post(t, `${FS}/runs`, { flowId });
+  const res = await postOk(t, `${FS}/runs`, { flowId });
   return (res.items as { id: string }[])[0]?.id as string;
-}
-
-/** Waits until the run ended, or until a retry of it is scheduled (its next attempt's time is set). */
-async function endedOrRetrying(t: TestServer, id: string): Promise<Run> {
-  for (;;) {
-    const run = await getRun(t, id);
-    if (
-      run.state === 'success' ||
-      run.state === 'failed' ||
-      run.metrics.statusSummary?.extensions?.nextAttemptAtUTC
-    )
-      return run;
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('a run in progress shows what it landed so far (a source the test steps through)', () => {
@@ -145,7 +129,7 @@ describe('a run in progress shows what it landed so far (a source the test steps
     stepper.release();
     expect(await stepper.reached()).toBe(300);
     stepper.release();
-    const done = await endedOrRetrying(t, id);
+    const done = await endedOrRetrying<Run>(t, id);
     expect(done.state).toBe('success');
     expect(done.metrics.recordSummary).toEqual(counts(300));
     expect(done.metrics.fileSummary).toEqual({ inputFileCount: 3, outputFileCount: 3 });
@@ -203,7 +187,7 @@ describe('a run in progress shows what it landed so far (a source the test steps
     expect(await stepper.reached()).toBe(100);
     expect((await getFlow(t, flowId)).lastRunDetails).toEqual(newer);
     stepper.release();
-    const done = await endedOrRetrying(t, id);
+    const done = await endedOrRetrying<Run>(t, id);
     expect(done.state).toBe('success');
     expect((await getFlow(t, flowId)).lastRunDetails).toEqual(newer);
   });
@@ -229,7 +213,7 @@ describe('a run in progress shows what it landed so far (a source the test steps
     expect(resumed.metrics.recordSummary).toEqual(counts(300));
     expect(resumed.metrics.fileSummary).toEqual({ inputFileCount: 3, outputFileCount: 3 });
     stepper.release();
-    const done = await endedOrRetrying(t, id);
+    const done = await endedOrRetrying<Run>(t, id);
     expect(done.state).toBe('success');
     expect(done.metrics.recordSummary).toEqual(counts(300));
     expect(done.metrics.fileSummary).toEqual({ inputFileCount: 3, outputFileCount: 3 });
@@ -245,64 +229,18 @@ describe('a source table that was dropped (the real PostgreSQL)', () => {
       bootstrap: { clientSecret: 'runs-details-pg', tenantId: TENANT },
       runs: { minScheduleIntervalSeconds: 60, maxAttempts: 3, tickMs: 50 },
     });
-    const [seed] = parseSeedCurls(readSeed('002'));
-    const body = fillPlaceholders(seed?.body, {
-      SERVER: PG.host,
-      DATABASE: PG.database,
-      PORT: String(PG.port),
-      USERNAME: PG.user,
-      PASSWORD: `"${PG.password.replaceAll('"', '""')}"`,
-    });
-    connectionId = (await post(t, `${FS}/connections`, body)).id as string;
+    connectionId = await seedConnection(t);
   });
   afterAll(async () => {
     await t?.close();
   });
 
   /** A table of 3 rows named `table` (a new name by default). */
-  async function makeTable(table = `members_${randomBytes(4).toString('hex')}`): Promise<string> {
-    await sql(
-      `create table ${table} (id int primary key, code text not null, updated_at timestamptz not null)`,
-    );
-    await sql(
-      `insert into ${table} select i, 'm-' || i, timestamptz '2024-01-01T00:00:00Z' + i * interval '1 hour' from generate_series(1, 3) as i`,
-    );
-    return table;
-  }
+  const makeTable = (table?: string) => membersTable(3, table);
 
   async function makeFlow(table: string): Promise<string> {
     const { schemaId, dataSetId } = await createDataset(t, `pg ${table}`);
-    const source = await post(t, `${FS}/sourceConnections`, {
-      name: `table ${table}`,
-      baseConnectionId: connectionId,
-      data: { format: 'tabular' },
-      params: { tableName: table },
-      connectionSpec: { id: POSTGRESQL_SPEC, version: '1.0' },
-    });
-    const target = await post(t, `${FS}/targetConnections`, {
-      name: 'lake',
-      params: { dataSetId },
-      connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
-    });
-    const mapping = await post(t, '/data/foundation/conversion/mappingSets', {
-      outputSchema: { schemaRef: { id: schemaId, contentType: XDM_FULL } },
-      mappings: [
-        { sourceType: 'ATTRIBUTE', source: 'code', destination: '_id' },
-        { sourceType: 'ATTRIBUTE', source: 'id', destination: `${T}.memberId` },
-      ],
-    });
-    const flow = await post(t, `${FS}/flows`, {
-      name: `Database dataflow for ${table}`,
-      flowSpec: { id: DATABASE_FLOW_SPEC, version: '1.0' },
-      sourceConnectionIds: [source.id],
-      targetConnectionIds: [target.id],
-      transformations: [
-        { name: 'Copy', params: { deltaColumn: { name: 'updated_at' } } },
-        { name: 'Mapping', params: { mappingId: mapping.id, mappingVersion: 0 } },
-      ],
-      scheduleParams: { startTime: String(Math.floor(Date.now() / 1000) + 86_400), frequency: 'once' },
-    });
-    return flow.id as string;
+    return databaseFlow(t, { table, connectionId, schemaId, dataSetId });
   }
 
   /** A failed run that was tried once, not retried, and says why (naming `table`). */
@@ -325,7 +263,7 @@ describe('a source table that was dropped (the real PostgreSQL)', () => {
     const table = await makeTable();
     const flowId = await makeFlow(table);
     await sql(`drop table ${table}`);
-    const failed = await endedOrRetrying(t, await startRun(t, flowId));
+    const failed = await endedOrRetrying<Run>(t, await startRun(t, flowId));
     expectFailedAtOnce(failed, table);
     expect(failed.metrics.statusSummary.errors[0]?.message).toMatch(/does not exist/);
     expect((await getFlow(t, flowId)).lastRunDetails).toEqual({
@@ -337,7 +275,7 @@ describe('a source table that was dropped (the real PostgreSQL)', () => {
     expect(await flowIds(t, 'lastRunDetails.state==failed')).toContain(flowId);
 
     await makeTable(table);
-    const next = await endedOrRetrying(t, await startRun(t, flowId));
+    const next = await endedOrRetrying<Run>(t, await startRun(t, flowId));
     expect(next.state, JSON.stringify(next.metrics.statusSummary)).toBe('success');
     expect(next.metrics.recordSummary).toMatchObject({ inputRecordCount: 3, outputRecordCount: 3 });
     expect((await getFlow(t, flowId)).lastRunDetails).toMatchObject({ id: next.id, state: 'success' });
@@ -349,13 +287,8 @@ describe('a source table that was dropped (the real PostgreSQL)', () => {
     const flowId = await makeFlow(table);
     // Another session holds the table: the run finds it in the catalog, then waits on its lock;
     // the table is dropped meanwhile, so the read's query meets a relation that no longer exists.
-    const holder = new pg.Client({
-      host: PG.host,
-      port: PG.port,
-      database: PG.database,
-      user: PG.user,
-      password: PG.password,
-    });
+    const { host, port, database, user, password } = PG;
+    const holder = new pg.Client({ host, port, database, user, password });
     await holder.connect();
     try {
       await holder.query('begin');
@@ -372,7 +305,7 @@ describe('a source table that was dropped (the real PostgreSQL)', () => {
       await holder.query(`drop table ${table}`);
       await holder.query('commit');
 
-      const failed = await endedOrRetrying(t, id);
+      const failed = await endedOrRetrying<Run>(t, id);
       expectFailedAtOnce(failed, table);
       expect(failed.metrics.statusSummary.errors[0]?.message).toMatch(/SQLSTATE 42P01/);
     } finally {

@@ -2,28 +2,28 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fillPlaceholders, parseSeedCurls, readSeed, sqlAs, type TestPostgres } from '@inflow/testkit';
+import { sqlAs, type TestPostgres } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DatasetLake } from '../src/datasets/writer.js';
 import { createDataset, duckRows, TENANT, XDM_FULL } from './datasets-fixtures.js';
-import { call, FS, startTestServer, type TestServer } from './helpers.js';
+import { call, FS, postOk, startTestServer, type TestServer } from './helpers.js';
+import {
+  DATA_LAKE_SPEC,
+  DATABASE_FLOW_SPEC,
+  databaseFlow,
+  POSTGRESQL_SPEC,
+  seedConnection,
+} from './postgresql-flows.js';
 
 const PG: TestPostgres = inject('postgres');
 const T = `_${TENANT}`;
-const POSTGRESQL_SPEC = '74a1c565-4e59-48d7-9d67-7c03b8a13137';
-const DATABASE_FLOW_SPEC = '14518937-270c-4525-bdec-c2ba7cce3860';
-const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
 
 let t: TestServer;
 let connectionId: string;
 
 const sql = sqlAs(PG);
 
-const post = async (path: string, body: unknown) => {
-  const res = await call(t.url, 'POST', path, { headers: t.headers, body });
-  expect(res.status, res.text).toBeLessThan(300);
-  return res.body as Record<string, unknown>;
-};
+const post = (path: string, body: unknown) => postOk(t, path, body);
 const get = (path: string) => call(t.url, 'GET', path, { headers: t.headers });
 
 /** A loyalty table with `n` rows whose updated_at grows with the id. */
@@ -56,51 +56,21 @@ const MAPPINGS = [
 ];
 
 /** The documented chain after the connection: source (table), target (dataset), mapping set, flow. */
-async function makeFlow(opts: {
+const makeFlow = (opts: {
   table: string;
   dataSetId: string;
   schemaId: string;
   schedule?: Record<string, unknown>;
   mappings?: unknown[];
   baseConnectionId?: string;
-}): Promise<string> {
-  const source = await post(`${FS}/sourceConnections`, {
-    name: `table ${opts.table}`,
-    baseConnectionId: opts.baseConnectionId ?? connectionId,
-    data: { format: 'tabular' },
-    params: { tableName: opts.table },
-    connectionSpec: { id: POSTGRESQL_SPEC, version: '1.0' },
-  });
-  const target = await post(`${FS}/targetConnections`, {
-    name: 'lake',
-    data: { schema: { id: opts.schemaId, version: XDM_FULL.split(';')[1]?.replace('version=', '') ?? '1' } },
-    params: { dataSetId: opts.dataSetId },
-    connectionSpec: { id: DATA_LAKE_SPEC, version: '1.0' },
-  });
-  const mapping = await post('/data/foundation/conversion/mappingSets', {
-    outputSchema: { schemaRef: { id: opts.schemaId, contentType: XDM_FULL } },
+}): Promise<string> =>
+  databaseFlow(t, {
+    ...opts,
+    connectionId: opts.baseConnectionId ?? connectionId,
     mappings: opts.mappings ?? MAPPINGS,
+    deltaColumn: { name: 'updated_at', dateFormat: 'YYYY-MM-DD', timezone: 'UTC' },
+    targetSchema: true,
   });
-  const flow = await post(`${FS}/flows`, {
-    name: `Database dataflow for ${opts.table}`,
-    flowSpec: { id: DATABASE_FLOW_SPEC, version: '1.0' },
-    sourceConnectionIds: [source.id],
-    targetConnectionIds: [target.id],
-    transformations: [
-      {
-        name: 'Copy',
-        params: { deltaColumn: { name: 'updated_at', dateFormat: 'YYYY-MM-DD', timezone: 'UTC' } },
-      },
-      { name: 'Mapping', params: { mappingId: mapping.id, mappingVersion: 0 } },
-    ],
-    // Far in the future: only POST /runs runs it, unless the test schedules it.
-    scheduleParams: opts.schedule ?? {
-      startTime: String(Math.floor(Date.now() / 1000) + 86_400),
-      frequency: 'once',
-    },
-  });
-  return flow.id as string;
-}
 
 type Run = { id: string; state: string; metrics: Record<string, Record<string, unknown>> };
 
@@ -154,16 +124,7 @@ beforeAll(async () => {
       chunkRecords: 10_000,
     },
   });
-  // Seed 002: the PostgreSQL base connection, exactly as the tutorial sends it.
-  const [seed] = parseSeedCurls(readSeed('002'));
-  const body = fillPlaceholders(seed?.body, {
-    SERVER: PG.host,
-    DATABASE: PG.database,
-    PORT: String(PG.port),
-    USERNAME: PG.user,
-    PASSWORD: `"${PG.password.replaceAll('"', '""')}"`,
-  });
-  connectionId = (await post(`${FS}/connections`, body)).id as string;
+  connectionId = await seedConnection(t);
 });
 afterAll(async () => {
   await t?.close();

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { DatasetLake } from '../src/datasets/writer.js';
 import type { ServerConfig } from '../src/index.js';
+import { batchDouble, CLOUD_STORAGE_FLOW_SPEC } from './batch-double.js';
 import { createDataset, duckRows, TENANT } from './datasets-fixtures.js';
 import { CONNECTORS, call, FS, startTestServer, type TestServer } from './helpers.js';
 
@@ -17,7 +18,6 @@ import { CONNECTORS, call, FS, startTestServer, type TestServer } from './helper
  */
 
 const T = `_${TENANT}`;
-const CLOUD_STORAGE_FLOW_SPEC = '9753525b-82c7-4dce-8a9b-5ccfce2b9876';
 const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
 const DOUBLE_SPEC = 'b1f4c0de-5e2a-4c47-9a51-6d0f3e7a2b19';
 
@@ -57,35 +57,15 @@ const record = (i: number, pad: number, bad: boolean) => ({
 const generated = defineSourceConnector({
   id: 'generated',
   displayName: 'Generated records (test double)',
-  spec: {
-    id: DOUBLE_SPEC,
-    name: 'generated-test-double',
-    providerId: '0ed90a81-07f4-4586-8190-b40eccef1c5a',
-    version: '1.0',
+  ...batchDouble({
+    id: 'generated',
+    specId: DOUBLE_SPEC,
     description: 'a test double: generated records',
-    category: 'CloudStorage',
     dataFormats: ['delimited', 'json'],
-    flowSpecIds: [CLOUD_STORAGE_FLOW_SPEC],
-  },
-  auth: 'none',
+    setupName: 'generated',
+    setupParams: { source: 'setup', total: 0 },
+  }),
   sourceParams: doubleParams,
-  setup: {
-    input: z.object({}),
-    steps: [
-      {
-        id: 'createSourceConnection',
-        title: 'Create the source connection',
-        request: ({ api }) =>
-          api.sourceConnections.create({
-            name: 'generated',
-            connectionSpec: { id: DOUBLE_SPEC, version: '1.0' },
-            data: { format: 'json' },
-            params: { source: 'setup', total: 0 },
-          }),
-        produces: { sourceConnectionId: 'id' },
-      },
-    ],
-  },
   async *read({ params, state }) {
     const b = behaviours.get(params.source) as Behaviour;
     b.reads.push({ state, params: { ...params } });

@@ -1,8 +1,8 @@
 import { defineSourceConnector } from '@inflow/core';
-import { expect } from 'vitest';
 import { z } from 'zod';
+import { batchDouble, CLOUD_STORAGE_FLOW_SPEC } from './batch-double.js';
 import { createDataset, TENANT } from './datasets-fixtures.js';
-import { call, FS, type TestServer } from './helpers.js';
+import { FS, postOk as post, type TestServer } from './helpers.js';
 
 /*
  * A source the test steps through, for runs on the real server: after each batch its read stops
@@ -13,7 +13,6 @@ import { call, FS, type TestServer } from './helpers.js';
 
 const T = `_${TENANT}`;
 const STEPPED_SPEC = '5d0c7a36-3f7e-4b8e-9a61-2c4f8e1b7d90';
-const CLOUD_STORAGE_FLOW_SPEC = '9753525b-82c7-4dce-8a9b-5ccfce2b9876';
 const DATA_LAKE_SPEC = 'c604ff05-7f1a-43c0-8e18-33bf874cb11c';
 
 export class Stepper {
@@ -52,40 +51,20 @@ const steppers = new Map<string, Stepper>();
 export const stepped = defineSourceConnector({
   id: 'stepped',
   displayName: 'Stepped records (test double)',
-  spec: {
-    id: STEPPED_SPEC,
-    name: 'stepped-test-double',
-    providerId: '0ed90a81-07f4-4586-8190-b40eccef1c5a',
-    version: '1.0',
+  ...batchDouble({
+    id: 'stepped',
+    specId: STEPPED_SPEC,
     description: 'a test double: generated records, one batch at a time as the test says',
-    category: 'CloudStorage',
     dataFormats: ['json'],
-    flowSpecIds: [CLOUD_STORAGE_FLOW_SPEC],
-  },
-  auth: 'none',
+    setupName: 'stepped',
+    setupParams: { source: 'setup', total: 0, batch: 1 },
+  }),
   sourceParams: z.object({
     source: z.string(),
     total: z.number().int(),
     batch: z.number().int(),
     fileType: z.string().optional(),
   }),
-  setup: {
-    input: z.object({}),
-    steps: [
-      {
-        id: 'createSourceConnection',
-        title: 'Create the source connection',
-        request: ({ api }) =>
-          api.sourceConnections.create({
-            name: 'stepped',
-            connectionSpec: { id: STEPPED_SPEC, version: '1.0' },
-            data: { format: 'json' },
-            params: { source: 'setup', total: 0, batch: 1 },
-          }),
-        produces: { sourceConnectionId: 'id' },
-      },
-    ],
-  },
   async *read({ params, state }) {
     const stepper = steppers.get(params.source) as Stepper;
     let offset = (state as { offset?: number } | undefined)?.offset ?? 0;
@@ -104,12 +83,6 @@ export const stepped = defineSourceConnector({
     }
   },
 });
-
-async function post(t: TestServer, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await call(t.url, 'POST', path, { headers: t.headers, body });
-  expect(res.status, res.text).toBeLessThan(300);
-  return res.body as Record<string, unknown>;
-}
 
 /**
  * A flow reading `total` stepped records (batches of 100) into a new dataset, named `name` (one
