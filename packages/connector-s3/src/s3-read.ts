@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { JsonValue, ReadRequest, RecordBatch } from '@inflow/core';
 import { InflowValidationError } from '@inflow/core';
 import { z } from 'zod';
@@ -175,6 +175,28 @@ function goneSinceListing(error: unknown): boolean {
 }
 
 /**
+ * What a HEAD of a listed key finds after its GET answered `NoSuchKey`: `gone` (404), the object
+ * as `listed` (same etag), or a `changed` one (rewritten since the listing).
+ */
+async function keyNow(
+  client: S3Client,
+  object: S3Object,
+  signal: AbortSignal | undefined,
+): Promise<'gone' | 'listed' | 'changed'> {
+  try {
+    const head = await client.send(new HeadObjectCommand({ Bucket: object.bucket, Key: object.key }), {
+      abortSignal: signal,
+    });
+    // A listing without etags cannot tell a rewrite from the same object: taken as the same.
+    return !object.etag || head.ETag === object.etag ? 'listed' : 'changed';
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404)
+      return 'gone';
+    throw error;
+  }
+}
+
+/**
  * The `read` verb: every file the params select (`path` a file, a folder — with `recursive`,
  * its sub-folders too — or a glob such as `/acme/in/*.csv`), oldest first, parsed as
  * `fileType` says (or by extension) and delivered in batches of `READ_BATCH_SIZE` records.
@@ -300,7 +322,20 @@ export async function* readFiles(
           if (!finished) break;
         }
       } catch (error) {
-        if (goneSinceListing(error)) {
+        const gone = goneSinceListing(error) ? await keyNow(client, object, signal) : undefined;
+        if (gone === 'listed') {
+          // The store contradicts itself (a replica behind the one that listed, a key it
+          // mis-decodes): not a file to skip. Failed, retryably: a later attempt reads it.
+          throw new S3Error({
+            message: `${displayPath(object.bucket, object.key)} is listed, and still there as listed, but reading it answered NoSuchKey`,
+            code: 'network',
+            s3Code: 'NoSuchKey',
+            status: 404,
+            isRetryable: true,
+            cause: error,
+          });
+        }
+        if (gone === 'gone') {
           // Deleted after the listing, as a producer that moves processed files away does:
           // skipped like a rewritten file (its records so far, if any, have landed or will with
           // this batch), but the mark does not take its `[key, etag]`. A rewrite has a new etag
@@ -313,8 +348,8 @@ export async function* readFiles(
           changed = true;
           continue;
         }
-        if (!changedSinceListing(error)) throw error;
-        // Rewritten after the listing: its new version has a later LastModified, so the next
+        if (gone === undefined && !changedSinceListing(error)) throw error;
+        // Rewritten after the listing (a 412, or a NoSuchKey read while it was being replaced): its new version has a later LastModified, so the next
         // read takes it in full. This one's records so far have landed (or will with this batch).
       }
       if (!finished) break;

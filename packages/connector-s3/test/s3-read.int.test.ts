@@ -1,3 +1,4 @@
+import { createServer, request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { DeleteBucketCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { READ_BATCH_SIZE, S3Error, type S3ReadState, s3Connector } from '@inflow/connector-s3';
@@ -319,6 +320,65 @@ describe('S3 read against radosgw: batches and state', () => {
 
       await put(client, bucket, 'gone-partial/a.csv', csvOf(0, 20));
       expect(ids(all(await collect(params, after)))).toEqual(range(0, 20));
+    });
+
+    it('a key the store still has, but whose GET answers NoSuchKey, fails the read retryably instead of being skipped', async () => {
+      await put(client, bucket, 'liar/a.csv', csvOf(0, 5));
+      await put(client, bucket, 'liar/b.csv', csvOf(5, 10));
+      // A pass-through proxy to the real radosgw (requests and signatures unchanged) that answers
+      // the GET of one key as a replica behind the listing would: 404 NoSuchKey. Its HEAD, and
+      // everything else, is the real server's.
+      const upstream = new URL(credentials().serviceUrl as string);
+      const liar = `/${bucket}/liar/a.csv`;
+      const proxy = createServer((req, res) => {
+        if (req.method === 'GET' && req.url?.split('?')[0] === liar) {
+          req.resume();
+          res.writeHead(404, { 'content-type': 'application/xml' });
+          res.end(
+            '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>',
+          );
+          return;
+        }
+        const up = httpRequest(
+          {
+            host: upstream.hostname,
+            port: upstream.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        up.on('error', () => res.destroy());
+        req.pipe(up);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      try {
+        const serviceUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+        const error = await rejectionOf(
+          (async () => {
+            for await (const _ of read({
+              credentials: credentials({ serviceUrl }),
+              params: s3Connector.parseSourceParams({ path: `/${bucket}/liar/` }),
+              state: undefined,
+            })) {
+              // Nothing may be delivered past the file the store contradicts itself on.
+            }
+          })(),
+        );
+        expect(S3Error.isInstance(error)).toBe(true);
+        expect(error).toMatchObject({ code: 'network', s3Code: 'NoSuchKey', isRetryable: true });
+        expect((error as Error).message).toContain(
+          `/${bucket}/liar/a.csv is listed, and still there as listed`,
+        );
+      } finally {
+        await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      }
+      // Straight from the store, both files read.
+      expect(ids(all(await collect({ path: `/${bucket}/liar/` })))).toEqual(range(0, 10));
     });
 
     it('a bucket deleted after the listing still fails the read: not_found, not retryable', async () => {
