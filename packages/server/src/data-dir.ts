@@ -6,49 +6,15 @@ import {
   existsSync,
   fsyncSync,
   linkSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { decodeKey, randomHex } from './crypto.js';
-
-/** Syncs a directory, so that entries created in it (files, directories) survive a crash. */
-export function syncDirSync(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * `mkdir -p` (mode 700) that survives a crash: a new directory's entry is data of its parent, so
- * the parent of every directory created is fsynced, top down. The parent of `dir` is fsynced even
- * when `dir` already existed: whoever made it may not have synced it. Returns the directories it
- * created, outermost first. (The synchronous twin of the streaming log's `mkdirDurable`: keys are
- * loaded synchronously at startup.)
- */
-export function mkdirDurableSync(dir: string, sync: (dir: string) => void = syncDirSync): string[] {
-  const target = resolve(dir);
-  const first = mkdirSync(target, { recursive: true, mode: 0o700 });
-  const created: string[] = [];
-  if (first !== undefined) {
-    const top = resolve(first);
-    for (let d = target; ; d = dirname(d)) {
-      created.push(d);
-      if (d === top || dirname(d) === d) break;
-    }
-    created.reverse();
-  }
-  const parents = created.length > 0 ? created.map((d) => dirname(d)) : [dirname(target)];
-  for (const parent of parents) sync(parent);
-  return created;
-}
+import { mkdirDurableSync, syncDirSync } from './durable-dirs.js';
 
 /** How many random bytes (hex in the name) tell `ownFile`'s temporary files apart. */
 const TEMP_BYTES = 6;
@@ -179,9 +145,9 @@ export function loadKeys(
         : Buffer.from(randomHex(32), 'hex'),
     };
   }
-  mkdirDurableSync(dataDir, sync);
+  mkdirDurableSync(dataDir, sync, { syncExisting: true });
   const dir = join(dataDir, 'keys');
-  mkdirDurableSync(dir, sync);
+  mkdirDurableSync(dir, sync, { syncExisting: true });
   if (removeStaleTemps(dir, KEY_FILES).length > 0) sync(dir);
   const tokenKey = decodeKey(
     ownFile(join(dir, 'token.key'), () => randomHex(32), sync),

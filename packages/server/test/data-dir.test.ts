@@ -12,7 +12,12 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadKeys, mkdirDurableSync, ownFile, removeStaleTemps, syncDirSync } from '../src/data-dir.js';
+import { loadKeys, ownFile, removeStaleTemps } from '../src/data-dir.js';
+import { mkdirDurableSync as mkdirDurableSyncOf, syncDirSync } from '../src/durable-dirs.js';
+
+/** The data dir's use: its parent is synced even when it already existed. */
+const mkdirDurableSync = (dir: string, sync: (dir: string) => void) =>
+  mkdirDurableSyncOf(dir, sync, { syncExisting: true });
 
 let root: string;
 let synced: string[];

@@ -10,8 +10,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { mkdirDurable } from '../src/durable-dirs.js';
 import { openStreaming } from '../src/streaming/index.js';
-import { mkdirDurable, StreamLog } from '../src/streaming/log.js';
+import { StreamLog } from '../src/streaming/log.js';
 import { call, startTestServer } from './helpers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { JsonValue } from '@inflow/core';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import { mkdirDurable, syncDir } from '../durable-dirs.js';
 import { FlowProblem } from '../errors.js';
 import type { Doc, ResourceStore, Scope } from '../store/resources.js';
 import type { DatasetSchemas } from './dataset-schema.js';
@@ -144,38 +145,6 @@ async function writeDurable(path: string, data: Uint8Array | string): Promise<nu
     await handle.close();
   }
   return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-}
-
-/** Makes a directory's entries (new files, renames) durable. */
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Creates `path` (and any missing parents) and makes its entry durable: the parent of every
- * directory on the way is fsynced, so a power loss cannot take back a folder a committed batch
- * was renamed into. The parent of `path` is synced even when `path` already existed (another
- * caller may have created it and not synced it yet).
- */
-async function mkdirDurable(path: string): Promise<void> {
-  const target = resolve(path);
-  const first = await mkdir(target, { recursive: true });
-  const created: string[] = [];
-  if (first !== undefined) {
-    const top = resolve(first);
-    for (let dir = target; ; dir = dirname(dir)) {
-      created.push(dir);
-      if (dir === top || dirname(dir) === dir) break;
-    }
-  } else {
-    created.push(target);
-  }
-  for (const dir of created.reverse()) await syncDir(dirname(dir));
 }
 
 /**
@@ -342,7 +311,7 @@ export class DatasetLake implements DatasetWriter {
   private durable(dir: string): Promise<void> {
     let done = this.durableDirs.get(dir);
     if (!done) {
-      done = mkdirDurable(dir);
+      done = mkdirDurable(dir, syncDir, { mode: 0o777, syncExisting: true }).then(() => undefined);
       this.durableDirs.set(dir, done);
       done.catch(() => this.durableDirs.delete(dir));
     }

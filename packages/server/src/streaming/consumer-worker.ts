@@ -6,7 +6,7 @@ import { FlowPipelines } from '../datasets/pipeline.js';
 import { DatasetLake } from '../datasets/writer.js';
 import type { Services } from '../services.js';
 import type { ResourceStore } from '../store/resources.js';
-import { type ConsumerOptions, type ConsumerStats, StreamConsumer } from './consumer.js';
+import { type ConsumerOptions, type ConsumerStats, emptyConsumerStats, StreamConsumer } from './consumer.js';
 import { LogView, SharedLogState, type StreamLog } from './log.js';
 
 /**
@@ -114,16 +114,7 @@ export function startConsumerWorker(args: {
   const error = (message: string, detail?: Record<string, unknown>) =>
     (options.error ?? options.warn)?.(message, detail);
 
-  let stats: ConsumerStats = {
-    consumed: 0,
-    landedRecords: 0,
-    failedRecords: 0,
-    batches: 0,
-    deadLettered: 0,
-    duplicates: 0,
-    splitRanges: 0,
-    unlandable: 0,
-  };
+  let stats: ConsumerStats = emptyConsumerStats();
   let offset = -1;
   let fault: string | undefined;
   let stopping = false;

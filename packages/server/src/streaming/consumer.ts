@@ -8,11 +8,12 @@ import {
   type RecordFailure,
   SCHEMA_MISMATCH_CODE,
 } from '../datasets/writer.js';
+import { mkdirDurable, syncDir } from '../durable-dirs.js';
 import { FlowProblem } from '../errors.js';
 import type { Scope } from '../store/resources.js';
 import { XdmProblem } from '../xdm/schema-registry.js';
 import { decodeEntry, decodeHeader, type EntryHeader, type LoggedMessage, messageCount } from './entry.js';
-import { type ConsumableLog, LogCorruptError, type LogEntry, mkdirDurable, syncDir } from './log.js';
+import { type ConsumableLog, LogCorruptError, type LogEntry } from './log.js';
 
 /**
  * The streaming consumer: tails the log from its checkpoint, runs each message through its
@@ -122,8 +123,9 @@ function isPermanent(error: unknown): boolean {
 
 const DEDUPE_WINDOW = 200_000;
 
-export class StreamConsumer {
-  readonly stats: ConsumerStats = {
+/** Counters at zero: a consumer's, and its worker front's until the first report. */
+export function emptyConsumerStats(): ConsumerStats {
+  return {
     consumed: 0,
     landedRecords: 0,
     failedRecords: 0,
@@ -133,6 +135,10 @@ export class StreamConsumer {
     splitRanges: 0,
     unlandable: 0,
   };
+}
+
+export class StreamConsumer {
+  readonly stats: ConsumerStats = emptyConsumerStats();
   private readonly flushMs: number;
   private readonly batchRecords: number;
   private checkpoint: Checkpoint = { logId: '', offset: 0 };

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { constants, readdirSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { type FileHandle, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { mkdirDurable, syncDir } from '../durable-dirs.js';
 
 /**
  * The streaming log: what "acknowledged" means. An append-only sequence of frames in segment
@@ -139,36 +140,6 @@ function frameHeader(pieces: readonly Buffer[]): Buffer {
 export function frame(payload: Payload): Buffer {
   const pieces = Buffer.isBuffer(payload) ? [payload] : payload;
   return Buffer.concat([frameHeader(pieces), ...pieces]);
-}
-
-/** Syncs a directory so that a file created, renamed or removed in it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * `mkdir -p` that survives a crash: each directory it creates is recorded in its parent, and the
- * parent is fsynced (a new directory's entry is in the parent's data, which a crash may lose).
- */
-export async function mkdirDurable(
-  dir: string,
-  sync: (dir: string) => Promise<void> = syncDir,
-): Promise<void> {
-  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (first === undefined) return;
-  // `first` is the top directory created; every one from its parent down to `dir`'s parent holds
-  // a new entry.
-  const parents: string[] = [];
-  for (let d = dirname(dir); ; d = dirname(d)) {
-    parents.push(d);
-    if (d === dirname(first) || d === dirname(d)) break;
-  }
-  for (const parent of parents.reverse()) await sync(parent);
 }
 
 /** Writes every buffer, in order, from `position`: `writev` calls until all bytes are down. */
