@@ -12,7 +12,13 @@ import type { ServerConfig } from './config.js';
 import { SecretBox, verifyToken } from './crypto.js';
 import { loadKeys } from './data-dir.js';
 import { openDatasets } from './datasets/open.js';
-import { FlowProblem, GatewayError } from './errors.js';
+import {
+  asRegistryProblem,
+  CONTENT_TYPE_PROBLEM,
+  FlowProblem,
+  GatewayError,
+  imsErrorBody,
+} from './errors.js';
 import { openApiDocument, RouteTable } from './http/route.js';
 import { registerCatalog } from './routes/catalog.js';
 import { registerCollection } from './routes/collection.js';
@@ -25,7 +31,11 @@ import { registerMappingSets } from './routes/mapping-sets.js';
 import { registerResource } from './routes/resource-routes.js';
 import { registerRuns } from './routes/runs.js';
 import { registerSandboxes } from './routes/sandboxes.js';
-import { registerSchemaRegistry } from './routes/schema-registry.js';
+import {
+  registerSchemaRegistry,
+  SCHEMA_REGISTRY_BASE,
+  sendRegistryProblem,
+} from './routes/schema-registry.js';
 import { sourceConnectionsKind } from './routes/source-connections.js';
 import { registerSpecs } from './routes/specs.js';
 import { targetConnectionsKind } from './routes/target-connections.js';
@@ -34,6 +44,7 @@ import type { Services } from './services.js';
 import { loadConnectors, SpecRegistry } from './specs/registry.js';
 import { type Db, keepStatisticsFresh, openDb } from './store/db.js';
 import { ResourceStore } from './store/resources.js';
+import { XdmProblem } from './xdm/schema-registry.js';
 
 declare const __INFLOW_SERVER_VERSION__: string;
 export const SERVER_VERSION: string =
@@ -67,43 +78,94 @@ export interface InflowServer {
   close(): Promise<void>;
 }
 
-function problemReply(reply: FastifyReply, requestId: string, problem: FlowProblem) {
-  return reply.code(problem.status).type('application/problem+json').send(problem.body(requestId));
+/**
+ * The API families whose request-level errors differ in shape: the Schema Registry (`XDM-…`
+ * problems), IMS (OAuth `{error, error_description}`) and the rest of Platform (Flow Service
+ * problem details). Streaming inlets answer their own errors (routes/collection.ts).
+ */
+type ApiFamily = 'schemaRegistry' | 'ims' | 'platform';
+
+function apiFamilyOf(url: string): ApiFamily {
+  const path = url.split('?')[0] as string;
+  if (path === SCHEMA_REGISTRY_BASE || path.startsWith(`${SCHEMA_REGISTRY_BASE}/`)) return 'schemaRegistry';
+  if (path.startsWith('/ims/')) return 'ims';
+  return 'platform';
+}
+
+/**
+ * Sends a request-level problem in the shape of the family of the request's path, with the
+ * `x-request-id` header (set here too: framework errors come before the onRequest hook).
+ * `registryCode` overrides the registry code `asRegistryProblem` would pick.
+ */
+function problemReply(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  problem: FlowProblem,
+  registryCode?: { code: string; title: string },
+) {
+  const requestId = String(req.id);
+  reply.header('x-request-id', requestId);
+  switch (apiFamilyOf(req.url)) {
+    case 'schemaRegistry':
+      return sendRegistryProblem(reply, requestId, asRegistryProblem(problem, registryCode));
+    case 'ims':
+      return reply
+        .code(problem.status)
+        .type('application/json')
+        .send(imsErrorBody(problem.status, problem.message));
+    default:
+      return reply.code(problem.status).type('application/problem+json').send(problem.body(requestId));
+  }
+}
+
+/**
+ * A missing or invalid Content-Type on a request with a body: the reference's Platform-wide body
+ * (§1.4) on every Platform family, the Schema Registry's included; IMS words it as OAuth does.
+ */
+function contentTypeReply(req: FastifyRequest, reply: FastifyReply) {
+  reply.header('x-request-id', String(req.id));
+  if (apiFamilyOf(req.url) === 'ims') {
+    return reply
+      .code(400)
+      .type('application/json')
+      .send(
+        imsErrorBody(
+          400,
+          `${CONTENT_TYPE_PROBLEM.detail}: send application/x-www-form-urlencoded (or application/json)`,
+        ),
+      );
+  }
+  return reply.code(400).type('application/problem+json').send(CONTENT_TYPE_PROBLEM);
 }
 
 /** Turns anything thrown into the service's own error shapes; never a bare 500 for bad input. */
 function handleError(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
-  const requestId = String(req.id);
-  if (error instanceof FlowProblem) return problemReply(reply, requestId, error);
+  if (error instanceof FlowProblem) return problemReply(req, reply, error);
+  if (XdmProblem.isInstance(error)) {
+    reply.header('x-request-id', String(req.id));
+    return sendRegistryProblem(reply, String(req.id), error);
+  }
+  // The gateway's errors keep the gateway's shape on every family (reference §1.4 a).
   if (error instanceof GatewayError)
     return reply.code(error.status).type('application/json').send(error.body());
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-    return reply.code(400).type('application/problem+json').send({
-      type: '/placeholder/type/uri',
-      status: 400,
-      title: 'BadRequestError',
-      detail: 'A valid content-type must be specified',
-    });
+    return contentTypeReply(req, reply);
   }
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return problemReply(
+      req,
       reply,
-      requestId,
       new FlowProblem('1461-413', `The request body is larger than ${BODY_LIMIT} bytes`),
     );
   }
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return problemReply(
-      reply,
-      requestId,
-      new FlowProblem('1405-400', 'The request body cannot be null or empty'),
-    );
+    return problemReply(req, reply, new FlowProblem('1405-400', 'The request body cannot be null or empty'));
   }
   if (code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
     return problemReply(
+      req,
       reply,
-      requestId,
       new FlowProblem('1460-400', `The request body is not valid JSON: ${error.message}`),
     );
   }
@@ -111,8 +173,8 @@ function handleError(error: FastifyError | Error, req: FastifyRequest, reply: Fa
   const sqlState = (error as { code?: unknown }).code;
   if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
     return problemReply(
+      req,
       reply,
-      requestId,
       new FlowProblem(
         '1460-400',
         'a value in the request cannot be stored (it holds NUL or an unpaired surrogate character)',
@@ -121,7 +183,7 @@ function handleError(error: FastifyError | Error, req: FastifyRequest, reply: Fa
   }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
-    return problemReply(reply, requestId, new FlowProblem(`1460-${status}`, error.message));
+    return problemReply(req, reply, new FlowProblem(`1460-${status}`, error.message));
   }
   // Only the code and message: errors from the store carry the documents (and their secrets).
   req.log.error(
@@ -129,8 +191,8 @@ function handleError(error: FastifyError | Error, req: FastifyRequest, reply: Fa
     'unhandled error',
   );
   return problemReply(
+    req,
     reply,
-    requestId,
     new FlowProblem(
       '1102-500',
       'An internal error has occurred. Retry, and report the request id if it persists.',
@@ -213,12 +275,14 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
-    // Malformed URLs (bad percent-encoding) get the service's 400 too.
+    // Malformed URLs (bad percent-encoding) get the family's 400 too; on the registry's paths
+    // not its body-validation code, since the URL is at fault.
     frameworkErrors: (error, req, reply) =>
       problemReply(
+        req,
         reply,
-        String(req.id),
         new FlowProblem('1460-400', `The request URL is malformed: ${error.message}`),
+        { code: 'XDM-1460-400', title: 'Invalid request' },
       ),
   });
   for (const event of loaded.events) app.log[event.level]({ connectorPackage: event.package }, event.message);
@@ -252,8 +316,8 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) =>
     problemReply(
+      req,
       reply,
-      String(req.id),
       new FlowProblem('1101-404', `Resource not found: no route ${req.method} ${req.url.split('?')[0]}`),
     ),
   );

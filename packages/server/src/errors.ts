@@ -1,7 +1,10 @@
+import { XDM_ERRORS, XdmProblem } from './xdm/schema-registry.js';
+
 /**
  * The service's own error shapes (reference §1.4): Flow Service problem details, the gateway's
  * `{error_code, message}`, and the RFC 7807 body for content-type problems. Routes throw these;
- * the app's error handler turns them into responses with the request id.
+ * the app's error handler turns them into responses with the request id, in the shape of the API
+ * family the request's path belongs to (decision 0006, addendum 2026-11-23).
  */
 
 /** Titles of the Flow Service codes Inflow uses (reference §1.4 catalogue). */
@@ -56,11 +59,15 @@ export class FlowProblem extends Error {
     this.extra = extra;
   }
 
+  /** The catalogue title of the code. */
+  get title(): string {
+    return TITLES[this.code.split('-')[0] as string] ?? 'Invalid request';
+  }
+
   body(requestId: string): Record<string, unknown> {
-    const title = TITLES[this.code.split('-')[0] as string] ?? 'Invalid request';
     return {
       type: `https://ns.adobe.com/aep/errors/FLOW-${this.code}`,
-      title,
+      title: this.title,
       status: this.status,
       report: { 'detailed-message': this.message, 'request-id': requestId, ...this.extra },
       errorMessage: this.message,
@@ -96,4 +103,41 @@ export function notFound(kind: string, id: string): FlowProblem {
 /** A field that failed validation: 400 naming the field. */
 export function invalid(path: string, message: string): FlowProblem {
   return new FlowProblem('1460-400', `${path} ${message}`, { field: path });
+}
+
+/** The reference's body for a missing or invalid Content-Type on a POST/PUT/PATCH with a body (§1.4). */
+export const CONTENT_TYPE_PROBLEM = {
+  type: '/placeholder/type/uri',
+  status: 400,
+  title: 'BadRequestError',
+  detail: 'A valid content-type must be specified',
+} as const;
+
+/**
+ * The registry's codes for request-level problems where it has one: a body that fails validation
+ * (not JSON, empty, nested too deep, a field the route refuses) and a path that names nothing.
+ */
+const REGISTRY_CODES: Record<string, { code: string; title: string }> = {
+  '1405-400': XDM_ERRORS.invalidSchema,
+  '1460-400': XDM_ERRORS.invalidSchema,
+  '1101-404': XDM_ERRORS.notFound,
+};
+
+/**
+ * A request-level Flow Service problem as the Schema Registry words it: the registry's code for
+ * the case where it has one (`REGISTRY_CODES`, or `code` when given), else Inflow's Flow Service
+ * code with the `XDM-` prefix (`XDM-1461-413`, `XDM-2105-400`, `XDM-1102-500`, …), so one case
+ * keeps one number in both families.
+ */
+export function asRegistryProblem(problem: FlowProblem, code?: { code: string; title: string }): XdmProblem {
+  const error = code ?? REGISTRY_CODES[problem.code] ?? { code: `XDM-${problem.code}`, title: problem.title };
+  return new XdmProblem(error, problem.message);
+}
+
+/**
+ * A request-level problem as IMS words its errors (`{error, error_description}`, the OAuth 2.0
+ * shape, reference §8): `invalid_request` for a request it cannot take, `server_error` for a fault.
+ */
+export function imsErrorBody(status: number, description: string): Record<string, string> {
+  return { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: description };
 }

@@ -13,7 +13,9 @@ import {
 import { STANDARD_CLASSES, standardClass } from '../xdm/xdm-classes.js';
 import { findSchema } from './schema-lookup.js';
 
-const BASE = '/data/foundation/schemaregistry';
+/** The Schema Registry's base path: requests under it answer errors in the registry's shape. */
+export const SCHEMA_REGISTRY_BASE = '/data/foundation/schemaregistry';
+const BASE = SCHEMA_REGISTRY_BASE;
 
 /** Which view an `Accept` header asks for (reference §13.1): raw `xed`, or `xed-full` (resolved). */
 function view(req: FastifyRequest): 'raw' | 'full' {
@@ -43,7 +45,15 @@ async function tenantSchemas(services: Services, call: CallContext): Promise<Xdm
   return docs.map(strip);
 }
 
-/** Schema Registry errors carry their own shape; everything else falls through to the app's handler. */
+/** Answers a Schema Registry problem in the registry's own shape (reference §13.1). */
+export function sendRegistryProblem(reply: FastifyReply, requestId: string, problem: XdmProblem) {
+  return reply.code(problem.status).type('application/problem+json').send(problem.body(requestId));
+}
+
+/**
+ * Schema Registry errors carry their own shape; everything else falls through to the app's
+ * handler, which words it in the registry's shape too (a path under `SCHEMA_REGISTRY_BASE`).
+ */
 async function registry<T>(
   req: FastifyRequest,
   reply: FastifyReply,
@@ -52,12 +62,7 @@ async function registry<T>(
   try {
     return await fn();
   } catch (error) {
-    if (XdmProblem.isInstance(error)) {
-      return reply
-        .code(error.status)
-        .type('application/problem+json')
-        .send(error.body(String(req.id)));
-    }
+    if (XdmProblem.isInstance(error)) return sendRegistryProblem(reply, String(req.id), error);
     throw error;
   }
 }

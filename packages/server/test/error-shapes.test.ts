@@ -1,0 +1,240 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, FS, type RawResponse, startTestServer, type TestServer } from './helpers.js';
+
+/**
+ * Request-level errors (raised before or around a route's handler: the body, the URL, no route,
+ * the Platform headers) come in the shape of the API family of the path (decision 0006, addendum
+ * 2026-11-23): the Schema Registry's `XDM-…` problems, IMS's OAuth errors, the gateway's
+ * `{error_code, message}` on every family, Flow Service problem details for the rest.
+ */
+
+const SR = '/data/foundation/schemaregistry';
+const CATALOG = '/data/foundation/catalog/dataSets';
+const JSON_TYPE = { 'content-type': 'application/json' };
+const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+const send = (method: string, path: string, headers: Record<string, string>, raw?: string) =>
+  call(t.url, method, path, { headers, ...(raw === undefined ? {} : { raw }) });
+const deepBody = `{"title":"t","type":"object","allOf":${'['.repeat(5000)}1${']'.repeat(5000)}}`;
+const hugeBody = JSON.stringify({ title: 'x'.repeat(1_100_000) });
+
+/** The registry's whole error shape (reference §13.1), its request id the response's header. */
+function expectXdm(res: RawResponse, code: string, detail: RegExp): void {
+  const status = Number(code.split('-')[2]);
+  expect(res.status, res.text).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.headers['x-request-id']).toMatch(REQUEST_ID);
+  const body = res.body as Record<string, unknown> & { report: Record<string, unknown> };
+  expect(Object.keys(body).sort()).toEqual(['detail', 'report', 'status', 'title', 'type']);
+  expect(body).toMatchObject({ type: `http://ns.adobe.com/aep/errors/${code}`, status });
+  expect(typeof body.title).toBe('string');
+  expect(body.detail).toMatch(detail);
+  expect(body.report).toEqual({
+    registryRequestId: res.headers['x-request-id'],
+    timestamp: expect.stringMatching(/^\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}$/),
+    'detailed-message': body.detail,
+    'sub-errors': [],
+  });
+}
+
+/** Flow Service problem details, with `report.request-id` the response's header. */
+function expectFlow(res: RawResponse, code: string): void {
+  expect(res.status, res.text).toBe(Number(code.split('-')[1]));
+  expect(res.headers['x-request-id']).toMatch(REQUEST_ID);
+  expect(res.body).toMatchObject({
+    type: `https://ns.adobe.com/aep/errors/FLOW-${code}`,
+    report: { 'request-id': res.headers['x-request-id'] },
+  });
+}
+
+describe('Schema Registry paths answer request-level errors in the registry shape', () => {
+  it('a body that is not JSON, empty, absent, nested too deep or unstorable is XDM-1000-400', async () => {
+    const schemas = `${SR}/tenant/schemas`;
+    const cases: [string, Record<string, string>, string | undefined, RegExp][] = [
+      ['not JSON', JSON_TYPE, '{bad', /not valid JSON/],
+      ['empty', JSON_TYPE, '', /cannot be null or empty/],
+      ['absent', {}, undefined, /cannot be null or empty/],
+      ['nested too deep', JSON_TYPE, deepBody, /nests deeper than 64 levels/],
+      ['holding NUL', JSON_TYPE, JSON.stringify({ title: 'a\u0000b' }), /cannot be stored/],
+    ];
+    for (const [what, headers, raw, detail] of cases) {
+      const res = await send('POST', schemas, { ...t.headers, ...headers }, raw);
+      expect(res.status, what).toBe(400);
+      expectXdm(res, 'XDM-1000-400', detail);
+    }
+  });
+
+  it('a body over 1 MB is XDM-1461-413', async () => {
+    const res = await send('POST', `${SR}/tenant/schemas`, { ...t.headers, ...JSON_TYPE }, hugeBody);
+    expectXdm(res, 'XDM-1461-413', /larger than 1048576 bytes/);
+  });
+
+  it('a malformed URL is XDM-1460-400, with the x-request-id header', async () => {
+    const res = await send('GET', `${SR}/tenant/schemas/%E0%A4%A`, t.headers);
+    expectXdm(res, 'XDM-1460-400', /URL is malformed/);
+  });
+
+  it('a path without a route is XDM-1010-404, whatever the method', async () => {
+    expectXdm(await send('GET', `${SR}/nothing`, t.headers), 'XDM-1010-404', /no route GET/);
+    expectXdm(await send('DELETE', `${SR}/tenant/schemas`, t.headers), 'XDM-1010-404', /no route DELETE/);
+    expectXdm(await send('GET', SR, t.headers), 'XDM-1010-404', /no route GET/);
+  });
+
+  it('a missing or unknown sandbox is XDM-2105-400 or XDM-2100-404', async () => {
+    const { 'x-sandbox-name': _, ...noSandbox } = t.headers;
+    expectXdm(await send('GET', `${SR}/stats`, noSandbox), 'XDM-2105-400', /x-sandbox-name is missing/);
+    expectXdm(
+      await send('GET', `${SR}/stats`, { ...t.headers, 'x-sandbox-name': 'nope' }),
+      'XDM-2100-404',
+      /sandbox with the name 'nope'/,
+    );
+  });
+
+  it("the routes' own errors keep their registry codes", async () => {
+    expectXdm(await send('GET', `${SR}/tenant/schemas/x`, t.headers), 'XDM-1007-406', /Accept/);
+  });
+});
+
+describe('the gateway answers for missing or bad credentials on every family', () => {
+  it('keeps {error_code, message} on the registry, Flow Service, Catalog, Data Access and sandboxes', async () => {
+    const without = (name: string) =>
+      Object.fromEntries(Object.entries(t.headers).filter(([k]) => k !== name));
+    const cases: [Record<string, string>, number, string][] = [
+      [without('Authorization'), 403, '403010'],
+      [{ ...t.headers, Authorization: 'Bearer x.y.z' }, 401, '401013'],
+      [without('x-api-key'), 403, '403000'],
+      [{ ...t.headers, 'x-api-key': 'other' }, 403, '403003'],
+      [without('x-gw-ims-org-id'), 400, '400003'],
+      [{ ...t.headers, 'x-gw-ims-org-id': 'X@AdobeOrg' }, 403, '403025'],
+    ];
+    for (const path of [
+      `${SR}/stats`,
+      `${FS}/connections`,
+      CATALOG,
+      '/data/foundation/export/files/x',
+      '/data/foundation/sandbox-management/sandboxes',
+    ]) {
+      for (const [headers, status, errorCode] of cases) {
+        const res = await send('GET', path, headers);
+        expect(res.status, `${path} ${errorCode}`).toBe(status);
+        expect(res.body, path).toEqual({ error_code: errorCode, message: expect.any(String) });
+        expect(res.headers['x-request-id'], path).toMatch(REQUEST_ID);
+      }
+    }
+    // On a POST with a body too.
+    const res = await send(
+      'POST',
+      `${SR}/tenant/schemas`,
+      { ...without('Authorization'), ...JSON_TYPE },
+      '{}',
+    );
+    expect(res.body).toEqual({ error_code: '403010', message: 'Oauth token is missing.' });
+  });
+});
+
+describe("a missing or invalid Content-Type gets the reference's BadRequestError body", () => {
+  it('on every Platform family, the registry included; inlets keep their own shape', async () => {
+    const expected = {
+      type: '/placeholder/type/uri',
+      status: 400,
+      title: 'BadRequestError',
+      detail: 'A valid content-type must be specified',
+    };
+    for (const path of [`${SR}/tenant/schemas`, `${FS}/connections`, CATALOG]) {
+      for (const headers of [{ 'content-type': 'text/plain' }, {}] as Record<string, string>[]) {
+        const res = await send('POST', path, { ...t.headers, ...headers }, 'x');
+        expect(res.status, path).toBe(400);
+        expect(res.body, path).toEqual(expected);
+        expect(res.headers['x-request-id'], path).toMatch(REQUEST_ID);
+      }
+    }
+    const inlet = await send('POST', `/collection/${'a'.repeat(64)}`, { 'content-type': 'text/plain' }, 'x');
+    expect(inlet.status).toBe(400);
+    expect(inlet.body).toMatchObject({
+      status: 400,
+      title: 'Bad Request',
+      report: { message: expect.any(String) },
+    });
+    expect(inlet.headers['x-request-id']).toMatch(REQUEST_ID);
+  });
+});
+
+describe('IMS answers request-level errors as OAuth errors', () => {
+  it('a body it cannot read, a wrong content type, a malformed URL, no route', async () => {
+    const token = '/ims/token/v3';
+    const cases: [RawResponse, number, RegExp][] = [
+      [await send('POST', token, JSON_TYPE, '{bad'), 400, /not valid JSON/],
+      [await send('POST', token, JSON_TYPE, ''), 400, /cannot be null or empty/],
+      [await send('POST', token, { 'content-type': 'text/plain' }, 'x'), 400, /valid content-type/],
+      [await send('POST', token, JSON_TYPE, hugeBody), 413, /larger than/],
+      [await send('POST', `${token}/%E0%A4%A`, {}), 400, /URL is malformed/],
+      [await send('GET', token, {}), 404, /no route GET/],
+    ];
+    for (const [res, status, description] of cases) {
+      expect(res.status, res.text).toBe(status);
+      expect(res.body).toEqual({
+        error: 'invalid_request',
+        error_description: expect.stringMatching(description),
+      });
+      expect(res.headers['x-request-id']).toMatch(REQUEST_ID);
+    }
+    // The route's own OAuth errors are unchanged.
+    const grant = await send(
+      'POST',
+      token,
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      'grant_type=x',
+    );
+    expect(grant).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
+  });
+});
+
+describe('Flow Service and Catalog paths keep the Flow Service shape', () => {
+  it('bad JSON, empty and oversized bodies, deep nesting, malformed URLs and no route', async () => {
+    for (const base of [`${FS}/connections`, CATALOG]) {
+      const headers = { ...t.headers, ...JSON_TYPE };
+      expectFlow(await send('POST', base, headers, '{bad'), '1460-400');
+      expectFlow(await send('POST', base, headers, ''), '1405-400');
+      expectFlow(await send('POST', base, headers, deepBody), '1460-400');
+      expectFlow(await send('POST', base, headers, hugeBody), '1461-413');
+      expectFlow(await send('GET', `${base}/%E0%A4%A`, t.headers), '1460-400');
+      expectFlow(await send('GET', `${base}/x/nothing/here`, t.headers), '1101-404');
+    }
+    const { 'x-sandbox-name': _, ...noSandbox } = t.headers;
+    expectFlow(await send('GET', CATALOG, noSandbox), '2105-400');
+  });
+});
+
+describe('every error response carries x-request-id', () => {
+  it('inlet errors, on the fast path and through the framework', async () => {
+    for (const id of ['a'.repeat(64), 'not-an-inlet']) {
+      for (const path of [`/collection/${id}`, `/collection/batch/${id}`]) {
+        const res = await send('POST', path, JSON_TYPE, '{}');
+        expect(res.status, path).toBe(404);
+        expect(res.headers['x-request-id'], path).toMatch(REQUEST_ID);
+      }
+    }
+    const huge = await send('POST', `/collection/${'a'.repeat(64)}`, JSON_TYPE, hugeBody);
+    expect(huge.status).toBe(413);
+    expect(huge.headers['x-request-id']).toMatch(REQUEST_ID);
+  });
+
+  it('no route and a malformed URL outside any family', async () => {
+    for (const path of ['/nothing', '/%E0%A4%A']) {
+      const res = await send('GET', path, {});
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      expect(res.headers['x-request-id'], path).toMatch(REQUEST_ID);
+      expect((res.body as { report: { 'request-id': string } }).report['request-id']).toBe(
+        res.headers['x-request-id'],
+      );
+    }
+  });
+});
