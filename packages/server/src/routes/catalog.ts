@@ -3,15 +3,42 @@ import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid, notFound } from '../errors.js';
 import { bodyOf, callOf, pageParam, parse, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
+import { type CatalogQuery, parseCatalogFilter, projectOne, runCatalogList } from './catalog-filters.js';
 import { findSchema } from './schema-lookup.js';
 
 const BASE = '/data/foundation/catalog/dataSets';
 
-/** The Catalog's listing query (reference §13.2): `start` offset, `limit` (default 20, max 100), `orderBy`. */
+const oneOrMany = z.union([z.string(), z.array(z.string())]);
+
+/** `?properties=` of a single-object GET. */
+const catalogGet = z.object({
+  properties: z
+    .string()
+    .optional()
+    .describe('Top-level fields to return, comma separated (e.g. name,schemaRef); missing ones are left out'),
+});
+
+/**
+ * The Catalog's listing query (reference §13.2, filters in catalog-filters.ts): paging, ordering,
+ * projection and filters. Any other parameter is a simple filter on that top-level field.
+ */
 const catalogPage = z.object({
-  start: z.string().optional(),
-  limit: z.string().optional(),
-  orderBy: z.string().optional(),
+  start: z.string().optional().describe('Zero-based offset (default 0)'),
+  limit: z.string().optional().describe('Objects per page, 1 to 100 (default 20); fewer means the last page'),
+  orderBy: z.string().optional().describe('[asc:|desc:]field, e.g. desc:created (default asc:created)'),
+  properties: catalogGet.shape.properties,
+  property: oneOrMany
+    .optional()
+    .describe(
+      'Repeatable, all must hold: name (exists), !name (absent), name~regex (PostgreSQL regex on strings), name==v, name!=v, name<v, name<=v, name>v, name>=v (numbers numerically, dotted versions part by part, other strings by code point)',
+    ),
+  tags: oneOrMany
+    .optional()
+    .describe(
+      'tagName:value[,tagName2:value2] (all must hold); * in a value is a wildcard, tagName:* means the tag is set',
+    ),
+  createdAfter: z.string().optional().describe('Created at or after this time (epoch ms)'),
+  createdBefore: z.string().optional().describe('Created at or before this time (epoch ms)'),
 });
 
 /** What `orderBy` may name, per collection: the SQL each sorts by (top-level numbers and strings). */
@@ -34,9 +61,11 @@ const ORDERABLE: Record<string, Record<string, string>> = {
  * `ORDER BY` for a Catalog listing: `orderBy=[asc:|desc:]field` (ascending by default), ties
  * broken by creation then id in the same direction, so paging with `start` never repeats or skips.
  */
-export function catalogOrder(kind: 'dataSets' | 'batches', orderBy: string | undefined): string {
+export function catalogOrder(kind: 'dataSets' | 'batches', orderBy: string | string[] | undefined): string {
   const fields = ORDERABLE[kind] ?? {};
-  const match = /^(?:(asc|desc):)?([A-Za-z]+)$/.exec(orderBy ?? 'asc:created');
+  // Given twice (an array), it matches nothing and is refused like any bad value.
+  const text = Array.isArray(orderBy) ? '' : (orderBy ?? 'asc:created');
+  const match = /^(?:(asc|desc):)?([A-Za-z]+)$/.exec(text);
   const column = match?.[2] ? fields[match[2]] : undefined;
   if (!match || !column) {
     throw invalid(
@@ -49,7 +78,7 @@ export function catalogOrder(kind: 'dataSets' | 'batches', orderBy: string | und
 }
 
 /** `start` and `limit` of a Catalog listing, or a 400 naming the bad one. */
-function pageOf(q: { start?: string; limit?: string }): { start: number; limit: number } {
+function pageOf(q: { start?: unknown; limit?: unknown }): { start: number; limit: number } {
   return {
     limit: pageParam(q.limit, 'limit', 20, 100),
     start: pageParam(q.start, 'start', 0, 1_000_000_000),
@@ -129,14 +158,18 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     summary: 'Get a dataset: an object keyed by its id',
     tag: 'Catalog',
     auth: 'platform',
-    responses: { 200: { description: '{ "<id>": dataset }' }, 404: { description: 'Not found' } },
+    query: catalogGet,
+    responses: {
+      200: { description: '{ "<id>": dataset }' },
+      400: { description: 'Bad properties' },
+      404: { description: 'Not found' },
+    },
     handler: async (req) => {
       const call = callOf(req);
       const id = (req.params as { id: string }).id;
       const stored = await services.store.get('dataSets', scopeOf(call), id);
       if (!stored) throw notFound('dataSets', id);
-      const { id: _id, ...rest } = stored.doc;
-      return { [id]: rest };
+      return { [id]: projectOne(stored.doc, req.query as CatalogQuery) };
     },
   });
   table.add({
@@ -144,27 +177,32 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     url: BASE,
     operationId: 'listDataSets',
     summary:
-      'List datasets: start (offset), limit (default 20, max 100) and orderBy ([asc:|desc:]created, …), keyed by id',
+      'List datasets keyed by id: start (offset), limit (default 20, max 100), orderBy ([asc:|desc:]created, …), properties=a,b, property= expressions, tags=, createdAfter/createdBefore (ms), and field=a,b / field=!a,b on any other top-level field',
     tag: 'Catalog',
     auth: 'platform',
-    query: catalogPage,
-    responses: { 200: { description: '{ "<id>": dataset, … }' } },
+    query: catalogPage.extend({
+      name: z
+        .string()
+        .optional()
+        .describe('Simple filter: name=a,b (any of) or name=!a,b (none of); * is a wildcard'),
+      state: z.string().optional().describe('Simple filter, e.g. state=DRAFT'),
+    }),
+    responses: {
+      200: { description: '{ "<id>": dataset, … }' },
+      400: { description: 'Bad limit, start, orderBy, properties or filter' },
+    },
     handler: async (req) => {
       const call = callOf(req);
-      const q = req.query as z.infer<typeof catalogPage>;
+      const q = req.query as CatalogQuery;
       const { start, limit } = pageOf(q);
       const order = catalogOrder('dataSets', q.orderBy);
-      const rows = await services.store.db.query<{ body: string }>(
-        `select coalesce(body, doc::text) as body from resources where kind = 'dataSets' and org_id = $1 and sandbox = $2
-         order by ${order} limit $3 offset $4`,
-        [call.orgId, call.sandbox.name, limit, start],
-      );
-      const out: Record<string, unknown> = {};
-      for (const row of rows.rows) {
-        const { id, ...rest } = JSON.parse(row.body) as { id: string };
-        out[id] = rest;
-      }
-      return out;
+      const filter = parseCatalogFilter('dataSets', q);
+      const rows = await runCatalogList(services.store.db, 'dataSets', scopeOf(call), filter, order, {
+        start,
+        limit,
+      });
+      // Object keys keep insertion order (dataset ids are never integer-like), so the order holds in JSON.
+      return Object.fromEntries(rows);
     },
   });
   table.add({
@@ -172,40 +210,41 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     url: '/data/foundation/catalog/batches',
     operationId: 'listBatches',
     summary:
-      'List batches (?dataSet=id): start (offset), limit (default 20, max 100) and orderBy (e.g. desc:created), keyed by batch id; fewer than limit means the last page',
+      'List batches keyed by batch id: dataSet=id, batch=id, status=…, recordCount=… (any top-level field=a,b or field=!a,b), property= expressions, tags=, createdAfter/createdBefore (ms), properties=a,b, start (offset), limit (default 20, max 100), orderBy (e.g. desc:created); fewer than limit means the last page',
     tag: 'Catalog',
     auth: 'platform',
-    query: catalogPage.extend({ dataSet: z.string().optional() }),
+    query: catalogPage.extend({
+      dataSet: z.string().optional().describe('Batches of these datasets: id[,id…] or !id[,id…]'),
+      batch: z.string().optional().describe('These batch ids: id[,id…] or !id[,id…]'),
+      status: z.string().optional().describe('Simple filter, e.g. status=failed or status=!success'),
+      recordCount: z
+        .string()
+        .optional()
+        .describe('Simple filter (numeric equality); ranges: property=recordCount>N'),
+      failedRecordCount: z.string().optional().describe('Simple filter (numeric equality)'),
+      externalId: z.string().optional().describe('Simple filter'),
+    }),
     responses: {
       200: { description: '{ "<batchId>": batch, … }' },
-      400: { description: 'Bad limit, start, orderBy or dataSet' },
+      400: { description: 'Bad limit, start, orderBy, dataSet, properties or filter' },
     },
     handler: async (req) => {
       const call = callOf(req);
       const scope = scopeOf(call);
-      const q = req.query as z.infer<typeof catalogPage> & { dataSet?: string };
+      const q = req.query as CatalogQuery;
       const { start, limit } = pageOf(q);
       const order = catalogOrder('batches', q.orderBy);
-      const dataSet = q.dataSet;
-      if (dataSet !== undefined && !(await services.store.get('dataSets', scope, dataSet))) {
-        throw new FlowProblem('1460-400', `dataSet ${dataSet} is not a dataset in this sandbox`, {
-          field: 'dataSet',
-        });
+      const filter = parseCatalogFilter('batches', q);
+      for (const dataSet of filter.dataSets) {
+        if (!(await services.store.get('dataSets', scope, dataSet))) {
+          throw new FlowProblem('1460-400', `dataSet ${dataSet} is not a dataset in this sandbox`, {
+            field: 'dataSet',
+          });
+        }
       }
-      const match = dataSet ? { relatedObjects: [{ type: 'dataSet', id: dataSet }] } : {};
-      const rows = await services.store.db.query<{ body: string }>(
-        `select coalesce(body, doc::text) as body from resources
-         where kind = 'batches' and org_id = $1 and sandbox = $2 and doc @> $3::jsonb
-         order by ${order} limit $4 offset $5`,
-        [scope.orgId, scope.sandbox, JSON.stringify(match), limit, start],
-      );
+      const rows = await runCatalogList(services.store.db, 'batches', scope, filter, order, { start, limit });
       // Object keys keep insertion order (batch ids are never integer-like), so the order holds in JSON.
-      return Object.fromEntries(
-        rows.rows.map((row) => {
-          const { id, ...rest } = JSON.parse(row.body) as { id: string };
-          return [id, rest];
-        }),
-      );
+      return Object.fromEntries(rows);
     },
   });
   table.add({
@@ -215,14 +254,18 @@ export function registerCatalog(table: RouteTable, services: Services): void {
     summary: 'Get a batch: an object keyed by its id',
     tag: 'Catalog',
     auth: 'platform',
-    responses: { 200: { description: '{ "<batchId>": batch }' }, 404: { description: 'Not found' } },
+    query: catalogGet,
+    responses: {
+      200: { description: '{ "<batchId>": batch }' },
+      400: { description: 'Bad properties' },
+      404: { description: 'Not found' },
+    },
     handler: async (req) => {
       const call = callOf(req);
       const id = (req.params as { id: string }).id;
       const stored = await services.store.get('batches', scopeOf(call), id);
       if (!stored) throw notFound('batches', id);
-      const { id: _id, ...rest } = stored.doc;
-      return { [id]: rest };
+      return { [id]: projectOne(stored.doc, req.query as CatalogQuery) };
     },
   });
 }
