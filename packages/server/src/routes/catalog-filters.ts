@@ -1,5 +1,6 @@
 import { invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
+import { isSafeText, NUMBER, Params } from '../store/list-query.js';
 import type { Scope } from '../store/resources.js';
 
 /**
@@ -37,8 +38,6 @@ const OWN_PARAMS: Record<CatalogKind, readonly string[]> = {
 
 /** A top-level field name: what may name a field in a filter or in `properties`. */
 const FIELD = /^[A-Za-z0-9_@]{1,128}$/;
-/** A number as JSON writes it (bounded, so Postgres can always cast it to numeric). */
-const NUMBER = /^-?(0|[1-9][0-9]{0,29})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,3})?$/;
 /** A dotted version (`1.0.3`) or a whole number: compared part by part, numerically. */
 const VERSION = /^[0-9]{1,18}(\.[0-9]{1,18})*$/;
 /** Epoch milliseconds for createdAfter / createdBefore. */
@@ -248,26 +247,8 @@ function likePattern(value: string): string {
   return out;
 }
 
-/** Postgres text cannot hold NUL or lone surrogates; refuse them up front (as list-query.ts does). */
-function isSafeText(text: string): boolean {
-  return (
-    !text.includes('\u0000') &&
-    !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)
-  );
-}
-
 // ---------------------------------------------------------------------------------------------
 // SQL
-
-/** Collects bind parameters and hands back their placeholders. */
-class Params {
-  readonly values: unknown[] = [];
-
-  add(value: unknown): string {
-    this.values.push(value);
-    return `$${this.values.length}`;
-  }
-}
 
 /**
  * The listing statement: scope, filters, `order` (a fixed fragment from `catalogOrder`), then

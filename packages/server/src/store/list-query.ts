@@ -364,7 +364,8 @@ function rangeCondition(op: RangeOperator, path: Segment[], pathText: string, to
 // ---------------------------------------------------------------------------------------------
 // Values as JSON text, built by hand so numbers keep their exact digits
 
-const NUMBER = /^-?(0|[1-9][0-9]{0,29})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,3})?$/;
+/** A JSON number as text (digits bounded): what a filter value must look like to compare as a number. */
+export const NUMBER = /^-?(0|[1-9][0-9]{0,29})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,3})?$/;
 const BIGINT = /^-?[0-9]{1,18}$/;
 
 /** The JSON values an equality token matches: a bare `123`/`true`/`null` also matches its string. */
@@ -389,7 +390,7 @@ function jsonPath(path: Segment[]): string {
 }
 
 /** Postgres text and jsonb strings cannot hold NUL or lone surrogates; refuse them up front. */
-function isSafeText(text: string): boolean {
+export function isSafeText(text: string): boolean {
   return (
     !text.includes('\u0000') &&
     !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)
@@ -400,7 +401,7 @@ function isSafeText(text: string): boolean {
 // SQL
 
 /** Collects bind parameters and hands back their placeholders. */
-class Params {
+export class Params {
   readonly values: unknown[] = [];
 
   add(value: unknown): string {
