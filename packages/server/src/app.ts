@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import Fastify, {
+  type ConnectionError,
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
@@ -9,7 +12,7 @@ import Fastify, {
 } from 'fastify';
 import { type BootstrapResult, Tenancy } from './auth/tenancy.js';
 import type { ServerConfig } from './config.js';
-import { SecretBox, verifyToken } from './crypto.js';
+import { SecretBox, type TokenClaims, verifyToken } from './crypto.js';
 import { loadKeys } from './data-dir.js';
 import { openDatasets } from './datasets/open.js';
 import {
@@ -92,10 +95,42 @@ function apiFamilyOf(url: string): ApiFamily {
   return 'platform';
 }
 
+/** A request-level problem's answer in the shape of the family of the request's path. */
+interface ProblemAnswer {
+  status: number;
+  type: string;
+  body: Record<string, unknown>;
+}
+
+/**
+ * A request-level problem in the shape of the family of `url`'s path. `registryCode` overrides
+ * the registry code `asRegistryProblem` would pick.
+ */
+function problemAnswer(
+  url: string,
+  requestId: string,
+  problem: FlowProblem,
+  registryCode?: { code: string; title: string },
+): ProblemAnswer {
+  switch (apiFamilyOf(url)) {
+    case 'schemaRegistry': {
+      const xdm = asRegistryProblem(problem, registryCode);
+      return { status: xdm.status, type: 'application/problem+json', body: xdm.body(requestId) };
+    }
+    case 'ims':
+      return {
+        status: problem.status,
+        type: 'application/json',
+        body: imsErrorBody(problem.status, problem.message),
+      };
+    default:
+      return { status: problem.status, type: 'application/problem+json', body: problem.body(requestId) };
+  }
+}
+
 /**
  * Sends a request-level problem in the shape of the family of the request's path, with the
  * `x-request-id` header (set here too: framework errors come before the onRequest hook).
- * `registryCode` overrides the registry code `asRegistryProblem` would pick.
  */
 function problemReply(
   req: FastifyRequest,
@@ -105,17 +140,8 @@ function problemReply(
 ) {
   const requestId = String(req.id);
   reply.header('x-request-id', requestId);
-  switch (apiFamilyOf(req.url)) {
-    case 'schemaRegistry':
-      return sendRegistryProblem(reply, requestId, asRegistryProblem(problem, registryCode));
-    case 'ims':
-      return reply
-        .code(problem.status)
-        .type('application/json')
-        .send(imsErrorBody(problem.status, problem.message));
-    default:
-      return reply.code(problem.status).type('application/problem+json').send(problem.body(requestId));
-  }
+  const answer = problemAnswer(req.url, requestId, problem, registryCode);
+  return reply.code(answer.status).type(answer.type).send(answer.body);
 }
 
 /**
@@ -149,8 +175,18 @@ function handleError(error: FastifyError | Error, req: FastifyRequest, reply: Fa
   if (error instanceof GatewayError)
     return reply.code(error.status).type('application/json').send(error.body());
   const code = (error as FastifyError).code;
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-    return contentTypeReply(req, reply);
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return contentTypeReply(req, reply);
+  // Fastify's check that the body read is as long as declared (reached through `inject`; on a
+  // connection, a body cut short is a client error: `clientErrorHandler`).
+  if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
+    return problemReply(
+      req,
+      reply,
+      new FlowProblem(
+        '1460-400',
+        `The request body's size does not match its Content-Length (${req.headers['content-length']} bytes)`,
+      ),
+    );
   }
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return problemReply(
@@ -200,8 +236,13 @@ function handleError(error: FastifyError | Error, req: FastifyRequest, reply: Fa
   );
 }
 
-/** Checks the four Platform headers (reference §1.2, §1.4) and sets `req.call`. */
-async function authenticate(services: Services, req: FastifyRequest): Promise<void> {
+/**
+ * The API gateway's checks (reference §1.2, §1.4 a): the token, the API key and the org header,
+ * in that order. Runs in `onRequest`, before the body is read: the gateway refuses a caller
+ * without credentials whatever the body (decision 0006, addendum "the gateway before the body").
+ * Returns the token's claims.
+ */
+function passGateway(services: Services, req: FastifyRequest): TokenClaims {
   const header = req.headers.authorization;
   if (!header) throw new GatewayError(403, '403010', 'Oauth token is missing.');
   const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -215,6 +256,14 @@ async function authenticate(services: Services, req: FastifyRequest): Promise<vo
   const org = req.headers['x-gw-ims-org-id'];
   if (!org) throw new GatewayError(400, '400003', 'Missing header x-gw-ims-org-id');
   if (org !== claims.org) throw new GatewayError(403, '403025', 'Profile is not valid');
+  return claims;
+}
+
+/**
+ * The sandbox header (the service's own check, Flow Service codes 2105/2100), for a caller the
+ * gateway let through; sets `req.call`. Runs in `preHandler`, after the body, as before.
+ */
+async function enterSandbox(services: Services, req: FastifyRequest, claims: TokenClaims): Promise<void> {
   const name = req.headers['x-sandbox-name'];
   if (typeof name !== 'string' || name === '') {
     throw new FlowProblem('2105-400', 'The header x-sandbox-name is missing in the request');
@@ -227,6 +276,50 @@ async function authenticate(services: Services, req: FastifyRequest): Promise<vo
     );
   }
   req.call = { orgId: claims.org, clientId: claims.client, sandbox };
+}
+
+/**
+ * Whether a request's body may be longer than the body limit: declared so, or of unknown length
+ * (chunked). A request refused before its body is read says `Connection: close` then, so the
+ * rest is not read (and dropped) after the answer, as Fastify does for a body it refuses.
+ */
+function mayExceedBodyLimit(req: FastifyRequest): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > BODY_LIMIT;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Node's HTTP parser reports a connection that ends in the middle of a request body (fewer
+ * bytes than its Content-Length) as this client error, not to the request.
+ */
+const BODY_CUT_SHORT = 'HPE_INVALID_EOF_STATE';
+
+/** A body that ended before the length its Content-Length declares (or before its last chunk). */
+function bodyCutShort(declared: string | undefined): FlowProblem {
+  return new FlowProblem(
+    '1460-400',
+    declared === undefined
+      ? 'The request body was cut short: the connection ended before its last chunk'
+      : `The request body is shorter than its Content-Length (${declared} bytes): the connection ended before the body did`,
+  );
+}
+
+/** Fastify's own answer to a client error (its `defaultClientErrorHandler`, which is not exported). */
+function genericClientError(err: ConnectionError, socket: Socket): void {
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Client Timeout']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Exceeded maximum allowed HTTP header size']
+        : [400, 'Client Error'];
+  const body = JSON.stringify({ error: STATUS_CODES[status], message, statusCode: status });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 /** Builds the server (not yet listening): storage, keys, bootstrap, routes. */
@@ -256,6 +349,12 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   const bootstrap = await services.tenancy.bootstrap(config.bootstrap);
   const stopStatistics = keepStatisticsFresh(db);
 
+  // The request each connection is on (set before its body is read): a client error on the
+  // connection mid-body is about that request.
+  const inFlight = new WeakMap<Socket, { req: FastifyRequest; reply: FastifyReply }>();
+  // The gateway's claims for a Platform request it let through, for the sandbox check.
+  const passed = new WeakMap<FastifyRequest, TokenClaims>();
+
   const app = Fastify({
     logger:
       config.logLevel === 'silent'
@@ -284,10 +383,45 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
         new FlowProblem('1460-400', `The request URL is malformed: ${error.message}`),
         { code: 'XDM-1460-400', title: 'Invalid request' },
       ),
+    // A connection that ends in the middle of a request's body: the family's 400 saying so (the
+    // request itself only sees the connection go). Anything else as Fastify answers it.
+    clientErrorHandler(err, socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const current = inFlight.get(socket);
+      if (err.code !== BODY_CUT_SHORT || !current || current.req.raw.complete) {
+        app.log.trace({ err }, 'client error');
+        genericClientError(err, socket);
+        return;
+      }
+      // Already answered (refused before its body was read): nothing more to say.
+      if (current.reply.raw.headersSent) {
+        socket.destroy();
+        return;
+      }
+      const { req } = current;
+      const requestId = String(req.id);
+      const answer = problemAnswer(req.url, requestId, bodyCutShort(req.headers['content-length']));
+      const body = JSON.stringify(answer.body);
+      socket.end(
+        `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\ncontent-type: ${answer.type}; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    },
   });
   for (const event of loaded.events) app.log[event.level]({ connectorPackage: event.package }, event.message);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
+    if (req.raw.socket) inFlight.set(req.raw.socket, { req, reply });
+  });
+  // The gateway comes first (reference §1.4 a): a Platform route refuses missing or bad
+  // credentials before the body is read or parsed.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config.auth !== 'platform') return;
+    try {
+      passed.set(req, passGateway(services, req));
+    } catch (error) {
+      if (mayExceedBodyLimit(req)) reply.header('connection', 'close');
+      throw error;
+    }
   });
   // Only JSON (and forms, for IMS) are bodies here; any other type is refused as the real service does.
   app.removeContentTypeParser('text/plain');
@@ -311,7 +445,10 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
     }
   });
   app.addHook('preHandler', async (req) => {
-    if (req.routeOptions.config.auth === 'platform') await authenticate(services, req);
+    if (req.routeOptions.config.auth !== 'platform') return;
+    const claims = passed.get(req);
+    if (!claims) throw new Error('a Platform route reached its handler without the gateway check');
+    await enterSandbox(services, req, claims);
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) =>

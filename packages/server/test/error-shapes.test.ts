@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, FS, type RawResponse, startTestServer, type TestServer } from './helpers.js';
 
@@ -25,6 +27,47 @@ const send = (method: string, path: string, headers: Record<string, string>, raw
   call(t.url, method, path, { headers, ...(raw === undefined ? {} : { raw }) });
 const deepBody = `{"title":"t","type":"object","allOf":${'['.repeat(5000)}1${']'.repeat(5000)}}`;
 const hugeBody = JSON.stringify({ title: 'x'.repeat(1_100_000) });
+
+/**
+ * Sends `head` (and `body`, if given) on a fresh connection, ends the connection's sending side,
+ * and reads everything the server writes until it closes the connection: the answers, as raw text.
+ */
+async function rawExchange(head: string, body = ''): Promise<string> {
+  const url = new URL(t.url);
+  const socket = connect(Number(url.port), url.hostname);
+  await once(socket, 'connect');
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => {
+    answer += chunk.toString('utf8');
+  });
+  const closed = new Promise<void>((resolve) => {
+    socket.on('close', () => resolve());
+    socket.on('error', () => resolve());
+  });
+  socket.end(`${head}\r\n${body}`);
+  await closed;
+  return answer;
+}
+
+/** The one HTTP answer in `text` (a second one would fail the test), parsed. */
+function parseAnswer(text: string): RawResponse {
+  expect(text.match(/^HTTP\/1\.1 /gm), text).toHaveLength(1);
+  const split = text.indexOf('\r\n\r\n');
+  const [statusLine, ...lines] = text.slice(0, split).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const raw = text.slice(split + 4);
+  return { status: Number(statusLine?.split(' ')[1]), headers, body: JSON.parse(raw), text: raw };
+}
+
+/** A request head (ending in its blank line's first CRLF) with the given headers. */
+function head(method: string, path: string, headers: Record<string, string>): string {
+  const lines = Object.entries({ host: 'inflow', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
+  return `${method} ${path} HTTP/1.1\r\n${lines.join('')}`;
+}
 
 /** The registry's whole error shape (reference §13.1), its request id the response's header. */
 function expectXdm(res: RawResponse, code: string, detail: RegExp): void {
@@ -236,5 +279,149 @@ describe('every error response carries x-request-id', () => {
         res.headers['x-request-id'],
       );
     }
+  });
+});
+
+describe('the gateway refuses missing credentials before the body is read', () => {
+  const noToken = () => Object.fromEntries(Object.entries(t.headers).filter(([k]) => k !== 'Authorization'));
+  const MISSING = { error_code: '403010', message: 'Oauth token is missing.' };
+
+  it('a POST with no token and a bad body gets 403010, not the body error, on every family', async () => {
+    const bodies: [string, Record<string, string>, string][] = [
+      ['not JSON', JSON_TYPE, '{bad'],
+      ['empty', JSON_TYPE, ''],
+      ['nested too deep', JSON_TYPE, deepBody],
+      ['of a type not taken', { 'content-type': 'text/plain' }, 'x'],
+    ];
+    for (const path of [`${SR}/tenant/schemas`, `${FS}/connections`, CATALOG]) {
+      for (const [what, headers, raw] of bodies) {
+        const res = await send('POST', path, { ...noToken(), ...headers }, raw);
+        expect(res.status, `${path} ${what}`).toBe(403);
+        expect(res.body, `${path} ${what}`).toEqual(MISSING);
+        expect(res.headers['x-request-id']).toMatch(REQUEST_ID);
+      }
+    }
+    // The other gateway checks come first too.
+    const badToken = await send(
+      'POST',
+      `${FS}/connections`,
+      { ...t.headers, Authorization: 'Bearer x.y.z', ...JSON_TYPE },
+      '{bad',
+    );
+    expect(badToken).toMatchObject({ status: 401, body: { error_code: '401013' } });
+    const noOrg = Object.fromEntries(Object.entries(t.headers).filter(([k]) => k !== 'x-gw-ims-org-id'));
+    const withoutOrg = await send('POST', `${SR}/tenant/schemas`, { ...noOrg, ...JSON_TYPE }, '{bad');
+    expect(withoutOrg).toMatchObject({ status: 400, body: { error_code: '400003' } });
+  });
+
+  it('a body over 1 MB with no token gets 403010 (not 413), and the connection is not kept for the rest', async () => {
+    for (const path of [`${SR}/tenant/schemas`, `${FS}/connections`]) {
+      const res = await send('POST', path, { ...noToken(), ...JSON_TYPE }, hugeBody);
+      expect(res.status, path).toBe(403);
+      expect(res.body, path).toEqual(MISSING);
+      expect(res.headers.connection, path).toBe('close');
+    }
+    // Declared, not sent: the answer comes before any of it.
+    const declared = parseAnswer(
+      await rawExchange(
+        head('POST', `${FS}/connections`, {
+          ...noToken(),
+          ...JSON_TYPE,
+          'content-length': String(4 * 1024 * 1024),
+        }),
+      ),
+    );
+    expect(declared.status).toBe(403);
+    expect(declared.body).toEqual(MISSING);
+  });
+
+  it('with credentials, a bad body is still the body error, before a missing sandbox header', async () => {
+    const { 'x-sandbox-name': _, ...noSandbox } = t.headers;
+    expectFlow(await send('POST', `${FS}/connections`, { ...t.headers, ...JSON_TYPE }, '{bad'), '1460-400');
+    expectFlow(await send('POST', `${FS}/connections`, { ...noSandbox, ...JSON_TYPE }, '{bad'), '1460-400');
+    expectFlow(await send('POST', `${FS}/connections`, { ...noSandbox, ...JSON_TYPE }, hugeBody), '1461-413');
+    expectXdm(
+      await send('POST', `${SR}/tenant/schemas`, { ...noSandbox, ...JSON_TYPE }, '{bad'),
+      'XDM-1000-400',
+      /not valid JSON/,
+    );
+    expectFlow(await send('POST', `${FS}/connections`, { ...noSandbox, ...JSON_TYPE }, '{}'), '2105-400');
+  });
+
+  it('routes outside the gateway still need no credentials', async () => {
+    expect((await send('GET', '/health', {})).status).toBe(200);
+    expect((await send('GET', '/openapi.json', {})).status).toBe(200);
+    const token = await send(
+      'POST',
+      '/ims/token/v3',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      `grant_type=client_credentials&client_id=${t.clientId}&client_secret=${t.clientSecret}`,
+    );
+    expect(token.status, token.text).toBe(200);
+    // No route under a Platform path is still the 404, not the gateway's 403.
+    expectFlow(await send('POST', `${FS}/nothing`, JSON_TYPE, '{}'), '1101-404');
+  });
+});
+
+describe('a body shorter than its Content-Length', () => {
+  const cutShort = /shorter than its Content-Length \(100 bytes\)/;
+  const shortBody = '{"title":"';
+
+  it('gets a 400 saying so, in the shape of the family', async () => {
+    const ask = async (path: string, headers: Record<string, string>) => {
+      const res = parseAnswer(
+        await rawExchange(head('POST', path, { ...headers, 'content-length': '100' }), shortBody),
+      );
+      expect(res.headers.connection).toBe('close');
+      return res;
+    };
+    const flow = await ask(`${FS}/connections`, { ...t.headers, ...JSON_TYPE });
+    expectFlow(flow, '1460-400');
+    expect((flow.body as { errorMessage: string }).errorMessage).toMatch(cutShort);
+    expectXdm(await ask(`${SR}/tenant/schemas`, { ...t.headers, ...JSON_TYPE }), 'XDM-1000-400', cutShort);
+    const ims = await ask('/ims/token/v3', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(ims.status).toBe(400);
+    expect(ims.body).toEqual({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(cutShort),
+    });
+    expect(ims.headers['x-request-id']).toMatch(REQUEST_ID);
+    // A chunked body whose last chunk never comes.
+    const chunked = parseAnswer(
+      await rawExchange(
+        head('POST', `${FS}/connections`, { ...t.headers, ...JSON_TYPE, 'transfer-encoding': 'chunked' }),
+        `a\r\n${shortBody}\r\n`,
+      ),
+    );
+    expectFlow(chunked, '1460-400');
+    expect((chunked.body as { errorMessage: string }).errorMessage).toMatch(
+      /cut short.*before its last chunk/,
+    );
+  });
+
+  it("without credentials gets only the gateway's 403", async () => {
+    const { Authorization: _, ...noToken } = t.headers;
+    const res = parseAnswer(
+      await rawExchange(
+        head('POST', `${FS}/connections`, { ...noToken, ...JSON_TYPE, 'content-length': '100' }),
+        shortBody,
+      ),
+    );
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual({ error_code: '403010', message: 'Oauth token is missing.' });
+  });
+
+  it('through inject (a body whose size differs from its Content-Length) is a 400 too', async () => {
+    const res = await t.server.app.inject({
+      method: 'POST',
+      url: `${FS}/connections`,
+      headers: { ...t.headers, ...JSON_TYPE, 'content-length': '100' },
+      payload: shortBody,
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      type: 'https://ns.adobe.com/aep/errors/FLOW-1460-400',
+      errorMessage: "The request body's size does not match its Content-Length (100 bytes)",
+    });
   });
 });
