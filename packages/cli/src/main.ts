@@ -1,6 +1,7 @@
 import { InflowValidationError } from '@inflow/core';
 import { type CommandDef, commandHelp, makeContext, optionsOf, parseWith } from './command.js';
 import { applyCommand } from './commands/apply.js';
+import { batchesCommands, datasetsCommands } from './commands/catalog.js';
 import { connectCommand } from './commands/connect.js';
 import { loginCommand, profilesCommand, tokenCommand } from './commands/login.js';
 import { newConnectorCommand } from './commands/new.js';
@@ -29,7 +30,9 @@ export const COMMANDS: readonly CommandDef[] = [
   ...resourceCommands.filter((c) => !c.name.startsWith('runs')),
   ...resourceCommands.filter((c) => c.name.startsWith('runs')),
   runsWatchCommand,
+  ...datasetsCommands,
   datasetsPreviewCommand,
+  ...batchesCommands,
   newConnectorCommand,
 ];
 
