@@ -115,6 +115,32 @@ describe('ApiCallError', () => {
     }
   });
 
+  it('puts one full stop between a detail that ends a sentence and the hint', () => {
+    const e = new ApiCallError({
+      method: 'GET',
+      url: 'http://x/data/foundation/flowservice/flows/f1',
+      status: 404,
+      body: {
+        type: 'https://ns.adobe.com/aep/errors/FLOW-1439-404',
+        title: 'Resource not found',
+        report: {
+          'detailed-message': 'The requested flows resource f1 is not found. Verify the resource ID.',
+        },
+      },
+      requestId: undefined,
+    });
+    expect(e.message).toContain('Verify the resource ID. Fix: ');
+    expect(e.message).not.toContain('..');
+    const bare = new ApiCallError({
+      method: 'GET',
+      url: 'http://x/',
+      status: 404,
+      body: {},
+      requestId: undefined,
+    });
+    expect(bare.message).toMatch(/failed with HTTP 404\. Fix: /);
+  });
+
   it('is retryable exactly for 429, 502, 503 and 504', () => {
     const retryable = [200, 400, 401, 403, 404, 409, 412, 429, 500, 501, 502, 503, 504].filter(
       (status) =>

@@ -139,11 +139,14 @@ export class ApiCallError extends InflowError {
     const what = [problem.code, problem.title].filter(Boolean).join(' ');
     const hint = hintFor(input.status, problem);
     const path = safePath(input.url);
-    const message =
+    const said =
       `${input.method} ${path} failed with HTTP ${input.status}` +
       (what ? ` (${what})` : '') +
-      (problem.detail ? `: ${problem.detail}` : '') +
-      (hint ? `. Fix: ${hint}` : '') +
+      (problem.detail ? `: ${problem.detail}` : '');
+    // A detail that ends its own sentence gets no second full stop before the hint.
+    const message =
+      said +
+      (hint ? `${/[.!?]$/.test(said) ? '' : '.'} Fix: ${hint}` : '') +
       (requestId ? ` [request id ${requestId}]` : '');
     super(message, { cause: input.cause });
     this.method = input.method;
