@@ -154,4 +154,97 @@ export class ResourceStore {
       ? { doc: JSON.parse(row.body) as Doc, scope: { orgId: row.org_id, sandbox: row.sandbox } }
       : undefined;
   }
+
+  /**
+   * Inserts a Catalog batch record and, in the same statement, sets its dataset's last-batch
+   * fields (`lastBatchId`, `lastBatchStatus`, `lastSuccessfulBatch`, `updated`) if the batch is
+   * newer than the one they name; see `RECORD_BATCH`. A dataset that is gone is left alone.
+   * Throws like `insert` when the batch id is taken.
+   */
+  async insertBatch(
+    scope: Scope,
+    doc: Doc,
+    batch: { datasetId: string; created: number; status: string },
+    now: number,
+  ): Promise<void> {
+    await this.db.query(RECORD_BATCH, [
+      doc.id,
+      scope.orgId,
+      scope.sandbox,
+      JSON.stringify(doc),
+      batch.created,
+      batch.datasetId,
+      batch.status,
+      now,
+      [...LAST_BATCH_FIELDS, 'updated'],
+    ]);
+  }
 }
+
+/**
+ * The fields of a dataset the service keeps from its batches (reference §13.2 `GET /dataSets/{id}`),
+ * besides `updated`. A write of the dataset by a client (a future PATCH or PUT) must keep them as
+ * stored and refuse to change them, as flows do with `lastRunDetails` (`replace`'s `keep`).
+ */
+export const LAST_BATCH_FIELDS = ['lastBatchId', 'lastBatchStatus', 'lastSuccessfulBatch'] as const;
+
+/**
+ * `insertBatch`: inserts a batch record and, in the same statement, sets its dataset's last-batch
+ * fields (decision 0012, addendum of 2026-11-23). $1 batch id, $2 org, $3 sandbox, $4 the batch
+ * document, $5 its `created`, $6 the dataset id, $7 the batch status, $8 now, $9 the fields in the
+ * order they are appended to `body` when the dataset does not have them yet.
+ *
+ * "Last" is the newest `created`, ties broken by the batch id (code point order): the batch named
+ * in `lastBatchId` (`lastSuccessfulBatch`) is looked up by its primary key, and only a newer batch
+ * replaces it, so a batch recorded late (startup recovery, a slow run) never hides a newer one.
+ * The two fields move independently: an older successful batch recorded after a newer failed one
+ * may still be the newest success. `updated` moves (never backwards) only when one of them does.
+ * The etag and the row's `updated_at` stay: this is the service's record of its batches, not an
+ * edit of the dataset. A dataset that is gone is simply not updated. `body` keeps its field order:
+ * changed fields keep their place, new ones are appended before the closing brace.
+ */
+const RECORD_BATCH = `
+with batch as (
+  insert into resources (kind, id, org_id, sandbox, doc, body, etag, created_at, updated_at)
+  values ('batches', $1::text, $2::text, $3::text, $4::jsonb, $4::text, '0', $5::bigint, $5::bigint)
+),
+next as (
+  select
+    jsonb_build_object('updated',
+      case when jsonb_typeof(d.doc -> 'updated') = 'number'
+        then greatest((d.doc ->> 'updated')::numeric, $8::bigint) else $8::bigint end)
+    || case when c.newest then jsonb_build_object('lastBatchId', $1::text, 'lastBatchStatus', $7::text)
+         else '{}'::jsonb end
+    || case when c.newest_success then jsonb_build_object('lastSuccessfulBatch', $1::text)
+         else '{}'::jsonb end as fields
+  from resources d,
+    lateral (select
+      not exists (
+        select 1 from resources b
+        where b.kind = 'batches' and b.id = d.doc ->> 'lastBatchId' and b.org_id = d.org_id
+          and b.sandbox = d.sandbox
+          and (b.created_at > $5::bigint or (b.created_at = $5::bigint and b.id collate "C" >= $1::text collate "C"))
+      ) as newest,
+      $7::text = 'success' and not exists (
+        select 1 from resources b
+        where b.kind = 'batches' and b.id = d.doc ->> 'lastSuccessfulBatch' and b.org_id = d.org_id
+          and b.sandbox = d.sandbox
+          and (b.created_at > $5::bigint or (b.created_at = $5::bigint and b.id collate "C" >= $1::text collate "C"))
+      ) as newest_success) c
+  where d.kind = 'dataSets' and d.id = $6::text and d.org_id = $2::text and d.sandbox = $3::text
+    and (c.newest or c.newest_success)
+)
+update resources set
+  doc = resources.doc || next.fields,
+  body = '{' || (
+      select string_agg(to_json(e.key)::text || ':' || coalesce((next.fields -> e.key)::text, e.value::text), ','
+        order by e.n)
+      from json_each(coalesce(resources.body, resources.doc::text)::json) with ordinality e(key, value, n)
+    ) || coalesce((
+      select string_agg(',' || to_json(k.key)::text || ':' || (next.fields -> k.key)::text, '' order by k.n)
+      from unnest($9::text[]) with ordinality k(key, n)
+      where next.fields ? k.key and not resources.doc ? k.key
+    ), '') || '}'
+from next
+where resources.kind = 'dataSets' and resources.id = $6::text and resources.org_id = $2::text
+  and resources.sandbox = $3::text`;
