@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetSchemas } from '../src/datasets/dataset-schema.js';
 import { DatasetLake, type LandRequest } from '../src/datasets/writer.js';
-import type { ResourceStore } from '../src/store/resources.js';
 import { createDataset, TENANT, XDM_FULL } from './datasets-fixtures.js';
 import { call, startTestServer, type TestServer } from './helpers.js';
 
@@ -269,20 +268,6 @@ describe("a dataset's last batch", () => {
     const batch = await land(lake, dataSetId, true);
     expect(await store.get('dataSets', scope, dataSetId)).toBeUndefined();
     expect((await store.get('batches', scope, batch.batchId))?.doc.status).toBe('success');
-  });
-
-  it('a store offering only get, findContaining and insert (the proxy of the streaming worker) still records the batch', async () => {
-    const { dataSetId } = await createDataset(t, 'last-proxy');
-    const real = t.server.services.store;
-    const proxy = {
-      get: real.get.bind(real),
-      findContaining: real.findContaining.bind(real),
-      insert: real.insert.bind(real),
-    } as unknown as ResourceStore;
-    const lake = new DatasetLake(join(work, `lake-${++lakes}`), proxy, new DatasetSchemas(proxy));
-    const batch = await land(lake, dataSetId, true);
-    expect((await real.get('batches', scope, batch.batchId))?.doc.status).toBe('success');
-    expect(await dataset(dataSetId)).not.toHaveProperty('lastBatchId');
   });
 
   it('the fields show in GET /dataSets/{id} and in the listing, and the Catalog filters work on them', async () => {

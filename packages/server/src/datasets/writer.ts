@@ -399,20 +399,9 @@ export class DatasetLake implements DatasetWriter {
       version: '1.0.0',
     };
     try {
-      // The streaming consumer's worker thread reaches the store through a proxy of the methods
-      // it lists (`STORE_METHODS` in streaming/consumer-worker.ts): a store without `insertBatch`
-      // records the batch alone, and its dataset's last-batch fields wait for the next batch
-      // recorded where the method is.
-      if (typeof this.store.insertBatch === 'function') {
-        await this.store.insertBatch(
-          m.scope,
-          doc,
-          { datasetId: m.datasetId, created: m.created, status },
-          now,
-        );
-      } else {
-        await this.store.insert('batches', m.scope, doc, '0', m.created);
-      }
+      // One statement: the batch record and its dataset's last-batch fields (the streaming
+      // consumer's worker reaches this through its store proxy, `STORE_METHODS`).
+      await this.store.insertBatch(m.scope, doc, { datasetId: m.datasetId, created: m.created, status }, now);
     } catch (error) {
       // Recorded concurrently (same key): the record is there, and the statement that inserted it
       // updated the dataset, which is all that matters.

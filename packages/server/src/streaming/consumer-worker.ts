@@ -47,7 +47,7 @@ interface WorkerSetup {
 }
 
 /** The store methods the worker's pipelines and lake call; nothing else crosses. */
-const STORE_METHODS = new Set(['get', 'findContaining', 'insert']);
+const STORE_METHODS = new Set(['get', 'findContaining', 'insert', 'insertBatch']);
 
 type ToWorker =
   | { type: 'store-result'; id: number; ok: true; value: unknown }
