@@ -468,3 +468,157 @@ describe('isolation and the Flow Service', () => {
     expect((res.body as Problem).type).toMatch(/FLOW-1440-400$/);
   });
 });
+
+describe('a listing costs bounded time whatever its input (PGlite runs on the main thread)', () => {
+  /** A sandbox of its own, so the objects here change no listing above. */
+  let edge: Record<string, string>;
+  const e: Record<string, string> = {};
+  /** Longer than 200 KB: what a nested repetition must still get through in normal time. */
+  const LONG = `${'x'.repeat(300_000)}y`;
+  const edgeIds = (query: string) => ids('dataSets', query, edge);
+
+  beforeAll(async () => {
+    await t.server.services.tenancy.createSandbox(t.orgId, 'edge', 'development');
+    edge = { ...t.headers, 'x-sandbox-name': 'edge' };
+    const put = async (n: number, label: string, extra: Record<string, unknown>) => {
+      const doc: Doc = {
+        id: `5fed0000000000000000000${n}`,
+        name: label,
+        version: '1.0.0',
+        created: T0 + n,
+        updated: T0 + n,
+        tags: {},
+        ...extra,
+      };
+      await t.server.services.store.insert('dataSets', { orgId: t.orgId, sandbox: 'edge' }, doc, '0', T0 + n);
+      e[label] = doc.id;
+    };
+    await put(1, 'ab12', { description: LONG, tags: { a: [':'.repeat(14_999)] } });
+    await put(2, 'AAA-2024', {
+      tags: { 'inflow:flowId': ['VALUE'], 'x:y:z': ['p:q*r'], k: 'single:value', 'c*': ['d'], ':a': ['b'] },
+    });
+    await put(3, 'back\\1slash', { description: '***=\\1(?=' });
+  });
+  const edgeOf = (...labels: string[]) => labels.map((l) => e[l] ?? `missing ${l}`);
+
+  it('refuses back-references and lookahead/lookbehind in ~, saying which, in the Catalog error shape', async () => {
+    for (const pattern of [
+      // The reviewer's: cost ~n^3 on 'x'×301+'y'.
+      'name~^(x*)(x*)(x*)\\3\\2\\1y$',
+      'name~(a)\\1',
+      'name~(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\10',
+      // An escaped backslash, then a back-reference.
+      'name~(a)\\\\\\1',
+      // Inside a bracket expression (PostgreSQL refuses it too), under options, in BRE syntax.
+      'name~(a)[\\1]',
+      'name~(?i)(a)\\1',
+      'name~(?x)(a) \\1',
+      'name~***:(a)\\1',
+      'name~(?b)\\(a\\)\\1',
+      // Refused although harmless: ERE and literal (?q) read \1 as "1"; ***= is the way to a literal.
+      'name~(?e)(a)\\1',
+      'name~(?q)\\1',
+    ]) {
+      const problem = await refused('dataSets', `property=${q(pattern)}`, 'property');
+      expect(problem.report['detailed-message'], pattern).toMatch(
+        /uses a back-reference, \\\d.*not supported/,
+      );
+    }
+    for (const [pattern, kind] of [
+      // The reviewer's: quadratic in the description's length.
+      ['description~^(?:(?=a*b)a|a)*$', 'lookahead'],
+      ['description~a(?!b)', 'lookahead'],
+      ['description~(?<=a)b', 'lookbehind'],
+      ['description~(?<!a)b', 'lookbehind'],
+      ['description~(?i)x(?=y)', 'lookahead'],
+      // Refused although harmless: a bracket expression holding the characters.
+      ['description~[(?=]', 'lookahead'],
+    ] as const) {
+      const problem = await refused('dataSets', `property=${q(pattern)}`, 'property');
+      expect(problem.report['detailed-message'], pattern).toMatch(
+        new RegExp(`uses a ${kind} constraint, \\(\\?<?[=!], which is not supported`),
+      );
+    }
+    // Refused before the listing runs: also where no object has the field.
+    await refused('batches', `property=${q('nosuch~(?=a)')}`, 'property');
+  });
+
+  it('still runs the regexes that match in linear time, nested repetition on a 300 KB description included', async () => {
+    expect(await edgeIds(`property=${q('name~^[a-z]+\\d{2}$')}`)).toEqual(edgeOf('ab12'));
+    expect(await edgeIds(`property=${q('name~^(ab|AAA)')}`)).toEqual(edgeOf('ab12', 'AAA-2024'));
+    expect(await edgeIds(`property=${q('name~^[a-z]{2}[0-9]{2,3}$')}`)).toEqual(edgeOf('ab12'));
+    expect(await edgeIds(`property=${q('name~(?i)^aaa-\\d{4}$')}`)).toEqual(edgeOf('AAA-2024'));
+    expect(await edgeIds(`property=${q('name~(?x) ^ AAA - \\d+ $')}`)).toEqual(edgeOf('AAA-2024'));
+    // An escaped backslash followed by 1 is a literal, not a back-reference; so is \0 (octal).
+    expect(await edgeIds(`property=${q('name~k\\\\1s')}`)).toEqual(edgeOf('back\\1slash'));
+    expect(await edgeIds(`property=${q('name~\\061')}`)).toEqual(edgeOf('ab12', 'back\\1slash'));
+    // ***= makes the rest a literal string, back-reference and lookahead syntax included.
+    expect(await edgeIds(`property=${q('description~***=***=\\1(?=')}`)).toEqual(edgeOf('back\\1slash'));
+    // Nested repetition and alternation, without a match and with one.
+    expect(await edgeIds(`property=${q('description~^((x+)+)+z$')}`)).toEqual([]);
+    expect(await edgeIds(`property=${q('description~^(x|xx)*(x+)+y$')}`)).toEqual(edgeOf('ab12'));
+  });
+
+  it('answers a tags= pair with 15000 colons as one condition, and tags with colons match as before', async () => {
+    // 15000 colons fit the 16 KB header limit: once the planner's ~50 s, then a 500.
+    expect(await edgeIds(`tags=a${':'.repeat(15_000)}`)).toEqual(edgeOf('ab12'));
+    expect(await edgeIds(`tags=a${':'.repeat(14_000)}`)).toEqual([]);
+    expect(await ids('dataSets', `tags=a${':'.repeat(15_000)}`)).toEqual([]);
+    // Tag names and values with colons, wildcards (** a literal star) and single values.
+    expect(await edgeIds(`tags=${q('inflow:flowId:VALUE')}`)).toEqual(edgeOf('AAA-2024'));
+    expect(await edgeIds(`tags=${q('inflow:flowId:VAL*')}`)).toEqual(edgeOf('AAA-2024'));
+    expect(await edgeIds(`tags=${q('inflow:flowId:value')}`)).toEqual([]);
+    expect(await edgeIds(`tags=${q('inflow:*')}`)).toEqual([]);
+    expect(await edgeIds(`tags=${q('x:y:z:p:q**r')}`)).toEqual(edgeOf('AAA-2024'));
+    expect(await edgeIds(`tags=${q('x:y:z:p:q*')}`)).toEqual(edgeOf('AAA-2024'));
+    expect(await edgeIds(`tags=${q('x:y:z:p:q**')}`)).toEqual([]);
+    expect(await edgeIds(`tags=${q('x:y:z:*,inflow:flowId:*')}`)).toEqual(edgeOf('AAA-2024'));
+    expect(await edgeIds(`tags=${q('x:y:*')}`)).toEqual([]);
+    expect(await edgeIds(`tags=${q('k:single:*')}`)).toEqual(edgeOf('AAA-2024'));
+    // A * in a tag name is itself, not a wildcard.
+    expect(await edgeIds(`tags=${q('c*:d')}`)).toEqual(edgeOf('AAA-2024'));
+    expect(await edgeIds(`tags=${q('cc:d')}`)).toEqual([]);
+    // A tag name may start with a colon; a pair needs a colon after its first character.
+    expect(await edgeIds(`tags=${q(':a:b')}`)).toEqual(edgeOf('AAA-2024'));
+    await refused('dataSets', `tags=${q(':a')}`, 'tags');
+  });
+
+  it('caps a listing at 100 conditions, naming the parameter that goes over', async () => {
+    const values = (n: number, prefix = 'v') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+    // 100 is fine: 98 simple-filter values, a property= expression and a tags= pair.
+    expect(
+      await ids(
+        'batches',
+        `status=${values(98).join(',')}&property=recordCount&tags=${q('inflow:flowId:*')}`,
+      ),
+    ).toEqual([]);
+    for (const [collection, query, field] of [
+      ['dataSets', `tags=${q(values(101, 'k:').join(','))}`, 'tags'],
+      ['batches', `status=${values(101).join(',')}`, 'status'],
+      [
+        'batches',
+        values(101)
+          .map((v) => `property=${v}`)
+          .join('&'),
+        'property',
+      ],
+      ['batches', `status=${values(99).join(',')}&property=recordCount&tags=${q('a:b,c:d')}`, 'tags'],
+      ['batches', `dataSet=${values(101).join(',')}`, 'dataSet'],
+      ['batches', `batch=!${values(101).join(',')}`, 'batch'],
+    ] as const) {
+      const problem = await refused(collection, query, field);
+      expect(problem.report['detailed-message']).toMatch(/past 100 filter conditions/);
+    }
+  });
+});
+
+describe('aggregate (reference §13.2: GET /batches/{id}?aggregate=true)', () => {
+  it('is accepted and ignored on the batches listing and a single batch, not read as a filter', async () => {
+    expect(await ids('batches', 'aggregate=true')).toEqual(of('one', 'three', 'failed', 'two'));
+    expect(await ids('batches', 'aggregate=true&status=failed')).toEqual(of('failed'));
+    const whole = await get(`${CAT}/batches/${b.two}`);
+    const aggregated = await get(`${CAT}/batches/${b.two}?aggregate=true`);
+    expect(aggregated.status).toBe(200);
+    expect(aggregated.body).toEqual(whole.body);
+  });
+});

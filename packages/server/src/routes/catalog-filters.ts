@@ -10,6 +10,11 @@ import type { Scope } from '../store/resources.js';
  * the database against `resources`; every field name and value reaches SQL as a bind parameter,
  * only the fixed fragments below are concatenated.
  *
+ * PGlite runs on the server's main thread and `statement_timeout` does not fire there, so a
+ * listing's cost must be bounded whatever the input: `~` refuses back-references and lookaround
+ * (`regexFeatureRefused`), a `tags=` pair is one condition however many colons it holds, and a
+ * listing carries at most `MAX_CONDITIONS` conditions.
+ *
  * The Flow Service has its own `property=` grammar (store/list-query.ts: quoted comma lists,
  * nested paths, `~` refused with 1440-400); the Catalog's is different (bare `name` for exists,
  * `!name` for absent, `~` for a regex, top-level fields only), so it is parsed here.
@@ -31,9 +36,14 @@ const LISTING_PARAMS = [
   'createdAfter',
   'createdBefore',
 ];
+/**
+ * `aggregate` (batches): the reference documents `aggregate=true` on `GET /batches/{id}`, which
+ * lifts a batch's aggregated status and metrics to the top level. Inflow's batches carry them
+ * there already, so it is accepted and ignored rather than read as a filter on a field.
+ */
 const OWN_PARAMS: Record<CatalogKind, readonly string[]> = {
   dataSets: LISTING_PARAMS,
-  batches: [...LISTING_PARAMS, 'dataSet', 'batch'],
+  batches: [...LISTING_PARAMS, 'dataSet', 'batch', 'aggregate'],
 };
 
 /** A top-level field name: what may name a field in a filter or in `properties`. */
@@ -42,8 +52,18 @@ const FIELD = /^[A-Za-z0-9_@]{1,128}$/;
 const VERSION = /^[0-9]{1,18}(\.[0-9]{1,18})*$/;
 /** Epoch milliseconds for createdAfter / createdBefore. */
 const EPOCH_MS = /^-?[0-9]{1,15}$/;
-/** Bounds the regex Postgres compiles per request. */
+/**
+ * The longest `~` pattern. It keeps the pattern PostgreSQL compiles (and the error that echoes
+ * it) small; it does not bound the time a match takes: `regexFeatureRefused` does that.
+ */
 const MAX_REGEX = 1000;
+/**
+ * The most conditions one listing may carry: each value of a simple filter, `dataSet=` or
+ * `batch=`, each `property=` expression, each `tags=` pair and each time bound counts one. The
+ * Flow Service's `property=` parser has no such limit to match; a Catalog client filters on a
+ * handful of fields, and a few thousand conditions in one query string stall the planner.
+ */
+const MAX_CONDITIONS = 100;
 
 type RangeOp = '<' | '<=' | '>' | '>=';
 /** Longest first, so `<=` is not read as `<` followed by `=`. */
@@ -63,8 +83,11 @@ type Condition =
   | { kind: 'ids'; ids: string[]; negate: boolean }
   /** A batch's dataset link in `relatedObjects` (batches `dataSet=`). */
   | { kind: 'dataSet'; ids: string[]; negate: boolean }
-  /** One `name:value` of `tags=`: any of the ways to split it at a colon matches. */
-  | { kind: 'tag'; splits: { name: string; pattern: string | undefined }[] };
+  /**
+   * One `name:value` of `tags=`, split at whichever colon ends a tag name the object has:
+   * `token` as given, and `segments` its colon-separated parts, each as a LIKE pattern.
+   */
+  | { kind: 'tag'; token: string; segments: string[] };
 
 export interface CatalogFilter {
   conditions: Condition[];
@@ -97,11 +120,31 @@ export function parseCatalogFilter(kind: CatalogKind, query: CatalogQuery): Cata
     if (!own.includes(param)) {
       const field = fieldName(param, param);
       for (const value of values) filter.conditions.push(simpleFilter(field, value));
-      continue;
+    } else {
+      for (const value of values) parseOwn(param, value, filter);
     }
-    for (const value of values) parseOwn(param, value, filter);
+    // Checked after each parameter, so the 400 names the one that went over.
+    if (filter.conditions.reduce((n, c) => n + weight(c), 0) > MAX_CONDITIONS) {
+      throw invalid(
+        safeName(param),
+        `takes the listing past ${MAX_CONDITIONS} filter conditions (each value of a simple filter, dataSet= or batch=, each property= expression, each tags= pair and each time bound counts one)`,
+      );
+    }
   }
   return filter;
+}
+
+/** How many conditions `c` counts for against `MAX_CONDITIONS`. */
+function weight(c: Condition): number {
+  switch (c.kind) {
+    case 'equals':
+      return c.values.length;
+    case 'ids':
+    case 'dataSet':
+      return c.ids.length;
+    default:
+      return 1;
+  }
 }
 
 function parseOwn(param: string, value: string, filter: CatalogFilter): void {
@@ -139,7 +182,7 @@ function parseOwn(param: string, value: string, filter: CatalogFilter): void {
       return;
     }
     default:
-    // start, limit and orderBy: the route reads them.
+    // start, limit and orderBy: the route reads them. aggregate (batches): ignored, see OWN_PARAMS.
   }
 }
 
@@ -177,6 +220,8 @@ function propertyExpression(expr: string): Condition {
     const pattern = expr.slice(at + 1);
     if (pattern.length > MAX_REGEX)
       throw invalid('property', `${field}~… is longer than ${MAX_REGEX} characters`);
+    const refused = regexFeatureRefused(pattern);
+    if (refused) throw invalid('property', `${safeName(expr)}: ${refused}`);
     return { kind: 'regex', field, pattern };
   }
   const rest = expr.slice(at);
@@ -190,21 +235,65 @@ function propertyExpression(expr: string): Condition {
   return { kind: 'compare', field, op: op as RangeOp, value };
 }
 
-/** `name:value` of `tags=`; `name:*` is "has the tag", `*` in a value is a wildcard. */
-function tagCondition(token: string): Condition {
-  const splits: { name: string; pattern: string | undefined }[] = [];
-  // Tag names and values may hold colons (`inflow:flowId`, `enabled:true`): try every split.
-  for (let at = token.indexOf(':'); at > 0; at = token.indexOf(':', at + 1)) {
-    const value = token.slice(at + 1);
-    splits.push({ name: token.slice(0, at), pattern: value === '*' ? undefined : likePattern(value) });
+/**
+ * Why PostgreSQL may take more than linear time to match `pattern`, or undefined. Its engine
+ * runs a regex without back-references or lookaround as an automaton, in time linear in the
+ * value; a back-reference makes it backtrack (cost grows as a power of the value's length) and a
+ * lookahead or lookbehind constraint re-runs a sub-match at each position (quadratic). PGlite
+ * runs on the server's main thread and `statement_timeout` does not fire there, so one such
+ * match on a long description would stall every request of every tenant.
+ *
+ * The rule is deliberately coarser than PostgreSQL's parser, so that nothing slips through:
+ * - A pattern starting `***=` is a literal string (PostgreSQL reads nothing after it as regex
+ *   syntax): always allowed.
+ * - Otherwise, reading left to right, a backslash takes the next character with it. If that
+ *   character is a digit 1–9, the pattern is refused: it is a back-reference `\m` or `\mnn` in
+ *   an ARE or a BRE (`(?b)`), even inside a bracket expression (where PostgreSQL refuses it
+ *   anyway) or a comment. `\0…` (octal) passes; `\\1` is an escaped backslash, then `1`.
+ * - An unescaped `(?=`, `(?!`, `(?<=` or `(?<!` is refused wherever it stands, also inside a
+ *   bracket expression or a comment, where it would be harmless.
+ * Embedded options (`(?i)`, `(?x)`, `(?e)`, `(?b)`, `(?q)`, `***:`) get no special reading: in
+ * every mode a backslash either escapes the next character or is literal in a place (a bracket
+ * expression of a BRE/ERE, a comment) where hiding that next character cannot hide a
+ * back-reference or a lookaround, and PostgreSQL needs `(?=` written without spaces even under
+ * `(?x)`. So `(?q)\1` (a literal) is refused; `***=` is the way to a literal. PostgreSQL has no
+ * `\k<name>`; it is an invalid escape, a 400 like any invalid regex.
+ */
+function regexFeatureRefused(pattern: string): string | undefined {
+  if (pattern.startsWith('***=')) return undefined;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern.charAt(i);
+    if (c === '\\') {
+      const next = pattern.charAt(i + 1);
+      if (next >= '1' && next <= '9') {
+        return `uses a back-reference, \\${next}, which is not supported: matching one can take time that grows as a power of the value's length, and every request waits for it. A backslash before a digit 1-9 counts as one anywhere in the pattern (write \\\\ for a literal backslash, [${next}] for the digit)`;
+      }
+      i++;
+    } else if (c === '(' && pattern.charAt(i + 1) === '?') {
+      const look = /^(?:[=!]|<[=!])/.exec(pattern.slice(i + 2, i + 4))?.[0];
+      if (look) {
+        return `uses a ${look.startsWith('<') ? 'lookbehind' : 'lookahead'} constraint, (?${look}, which is not supported: matching one can take time that grows with the square of the value's length, and every request waits for it`;
+      }
+    }
   }
-  if (splits.length === 0) {
+  return undefined;
+}
+
+/**
+ * `name:value` of `tags=`; `name:*` is "has the tag", `*` in a value is a wildcard. Tag names
+ * and values may hold colons (`inflow:flowId`, `enabled:true`), so the token is kept whole and
+ * split in SQL at the colon that ends a tag name the object has: one condition per token,
+ * however many colons it holds.
+ */
+function tagCondition(token: string): Condition {
+  if (token.indexOf(':', 1) < 0) {
     throw invalid(
       'tags',
-      `${token} must be tagName:value (value may hold * wildcards; tagName:* means the tag is set)`,
+      `${safeName(token)} must be tagName:value (value may hold * wildcards; tagName:* means the tag is set)`,
     );
   }
-  return { kind: 'tag', splits };
+  // A `*` run never spans a colon, so each part translates on its own.
+  return { kind: 'tag', token, segments: token.split(':').map(likePattern) };
 }
 
 /** A field name that may reach SQL (as a bound parameter), or a 400 naming `param`. */
@@ -308,7 +397,7 @@ function conditionSql(c: Condition, p: Params): string {
       return c.negate ? `not ${anyOf}` : anyOf;
     }
     case 'tag':
-      return `(${c.splits.map((s) => tagSql(s.name, s.pattern, p)).join(' or ')})`;
+      return tagSql(c.token, c.segments, p);
   }
 }
 
@@ -356,13 +445,24 @@ function compareSql(field: string, op: RangeOp, value: string, p: Params): strin
     when 'string' then ${string} else false end), false)`;
 }
 
-function tagSql(name: string, pattern: string | undefined, p: Params): string {
-  const n = p.add(name);
-  if (pattern === undefined) return `coalesce((doc -> 'tags') ? ${n}::text, false)`;
+/**
+ * One `tags=` token as one condition: some tag `k` of the object is a name the token starts
+ * with (`k:`), and the rest of the token (its LIKE pattern: the segments after the ones `k`
+ * spans) is `*` (the tag is set, whatever its values) or matches one of the tag's values. The
+ * work per object is a prefix test per tag it has, plus one pattern for each tag that is a
+ * prefix, whatever the token holds.
+ */
+function tagSql(token: string, segments: string[], p: Params): string {
+  const segs = p.add(segments);
+  // The pattern after `k:`: segment (colons in k) + 2 onwards, 1-based.
+  const pattern = `array_to_string((${segs}::text[])[length(t.k) - length(replace(t.k, ':', '')) + 2:], ':')`;
   // A tag's values are an array of strings; a single value (batches' acp_* tags) counts as one.
-  const tag = `(doc -> 'tags' -> ${n}::text)`;
-  return `exists (select 1 from jsonb_array_elements_text(case jsonb_typeof(${tag}) when 'array' then ${tag}
-    else jsonb_build_array(${tag}) end) as t(v) where t.v like ${p.add(pattern)}::text)`;
+  // likePattern('*') is '%', and no other value gives '%'.
+  return `exists (select 1 from jsonb_each(case jsonb_typeof(doc -> 'tags') when 'object' then doc -> 'tags' end) as t(k, v)
+    where t.k <> '' and starts_with(${p.add(token)}::text, t.k || ':')
+      and (select s.p = '%' or exists (select 1 from jsonb_array_elements_text(case jsonb_typeof(t.v)
+            when 'array' then t.v else jsonb_build_array(t.v) end) as e(x) where e.x like s.p)
+           from (select ${pattern} as p) as s))`;
 }
 
 // ---------------------------------------------------------------------------------------------
