@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { STATUS_CODES } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import Fastify, {
@@ -88,11 +88,35 @@ export interface InflowServer {
  */
 type ApiFamily = 'schemaRegistry' | 'ims' | 'platform';
 
-function apiFamilyOf(url: string): ApiFamily {
-  const path = url.split('?')[0] as string;
-  if (path === SCHEMA_REGISTRY_BASE || path.startsWith(`${SCHEMA_REGISTRY_BASE}/`)) return 'schemaRegistry';
-  if (path.startsWith('/ims/')) return 'ims';
+const REGISTRY_SEGMENTS = SCHEMA_REGISTRY_BASE.split('/');
+
+/** The family of a path, given as its segments (decoded). */
+function familyOfSegments(segments: string[]): ApiFamily {
+  if (REGISTRY_SEGMENTS.every((segment, i) => segments[i] === segment)) return 'schemaRegistry';
+  if (segments[1] === 'ims' && segments.length > 2) return 'ims';
   return 'platform';
+}
+
+/**
+ * The family of a request: that of the route it matched (the router matches the percent-decoded
+ * path, so `/%69ms/token/v3` is the IMS token route), else that of its path decoded as the router
+ * decodes it: segment by segment, `%2F` inside a segment not being a separator. A segment that
+ * cannot be decoded (a malformed URL) matches no family's segment; the ones before it still
+ * count, so `/ims/token/v3/%E0%A4%A` is IMS and `/%E0%A4%A/…` is Platform.
+ */
+function apiFamilyOf(req: FastifyRequest): ApiFamily {
+  const route = req.routeOptions.url;
+  if (route !== undefined) return familyOfSegments(route.split('/'));
+  const path = req.url.split('?')[0] as string;
+  return familyOfSegments(
+    path.split('/').map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        return segment;
+      }
+    }),
+  );
 }
 
 /** A request-level problem's answer in the shape of the family of the request's path. */
@@ -103,16 +127,16 @@ interface ProblemAnswer {
 }
 
 /**
- * A request-level problem in the shape of the family of `url`'s path. `registryCode` overrides
- * the registry code `asRegistryProblem` would pick.
+ * A request-level problem in the shape of `family`. `registryCode` overrides the registry code
+ * `asRegistryProblem` would pick.
  */
 function problemAnswer(
-  url: string,
+  family: ApiFamily,
   requestId: string,
   problem: FlowProblem,
   registryCode?: { code: string; title: string },
 ): ProblemAnswer {
-  switch (apiFamilyOf(url)) {
+  switch (family) {
     case 'schemaRegistry': {
       const xdm = asRegistryProblem(problem, registryCode);
       return { status: xdm.status, type: 'application/problem+json', body: xdm.body(requestId) };
@@ -140,7 +164,7 @@ function problemReply(
 ) {
   const requestId = String(req.id);
   reply.header('x-request-id', requestId);
-  const answer = problemAnswer(req.url, requestId, problem, registryCode);
+  const answer = problemAnswer(apiFamilyOf(req), requestId, problem, registryCode);
   return reply.code(answer.status).type(answer.type).send(answer.body);
 }
 
@@ -150,7 +174,7 @@ function problemReply(
  */
 function contentTypeReply(req: FastifyRequest, reply: FastifyReply) {
   reply.header('x-request-id', String(req.id));
-  if (apiFamilyOf(req.url) === 'ims') {
+  if (apiFamilyOf(req) === 'ims') {
     return reply
       .code(400)
       .type('application/json')
@@ -167,9 +191,17 @@ function contentTypeReply(req: FastifyRequest, reply: FastifyReply) {
 /** Turns anything thrown into the service's own error shapes; never a bare 500 for bad input. */
 function handleError(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
   if (error instanceof FlowProblem) return problemReply(req, reply, error);
+  // The registry's routes answer their own problems; one that reaches here is answered in the
+  // family of the request (a registry route's as it is; elsewhere, where none is raised today,
+  // as that family's 4xx, or as a fault if it says 5xx).
   if (XdmProblem.isInstance(error)) {
-    reply.header('x-request-id', String(req.id));
-    return sendRegistryProblem(reply, String(req.id), error);
+    if (apiFamilyOf(req) === 'schemaRegistry') {
+      reply.header('x-request-id', String(req.id));
+      return sendRegistryProblem(reply, String(req.id), error);
+    }
+    if (error.status >= 400 && error.status < 500) {
+      return problemReply(req, reply, new FlowProblem(`1460-${error.status}`, error.detail));
+    }
   }
   // The gateway's errors keep the gateway's shape on every family (reference §1.4 a).
   if (error instanceof GatewayError)
@@ -305,6 +337,34 @@ function bodyCutShort(declared: string | undefined): FlowProblem {
   );
 }
 
+/** The request a connection is on (the last whose head it sent), and its reply. */
+interface InFlight {
+  req: FastifyRequest;
+  reply: FastifyReply;
+}
+
+/**
+ * Whether bytes written straight to `socket` after a client error answer the request the error
+ * is about. HTTP/1.1 answers go in request order, so not while an earlier request's response
+ * owns the connection (a pipelined request's answer would be paired with that earlier request,
+ * whose own answer would be lost): only when the connection is writing no response, or the
+ * response of `current` while its body is still coming and nothing of it was sent.
+ * Node has no documented way to tell which response owns a connection (`response.socket` is set
+ * on a response's turn, but a client error may come with no request at all): it keeps it as the
+ * socket's `_httpMessage` (set on the response's turn, cleared once written), which its own
+ * default client-error answer reads too.
+ */
+function freeToAnswer(socket: Socket, current: InFlight | undefined): boolean {
+  const writing = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (!writing) return true;
+  return (
+    current !== undefined &&
+    writing === current.reply.raw &&
+    !current.req.raw.complete &&
+    !writing.headersSent
+  );
+}
+
 /** Fastify's own answer to a client error (its `defaultClientErrorHandler`, which is not exported). */
 function genericClientError(err: ConnectionError, socket: Socket): void {
   const [status, message] =
@@ -351,7 +411,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
 
   // The request each connection is on (set before its body is read): a client error on the
   // connection mid-body is about that request.
-  const inFlight = new WeakMap<Socket, { req: FastifyRequest; reply: FastifyReply }>();
+  const inFlight = new WeakMap<Socket, InFlight>();
   // The gateway's claims for a Platform request it let through, for the sandbox check.
   const passed = new WeakMap<FastifyRequest, TokenClaims>();
 
@@ -384,23 +444,27 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
         { code: 'XDM-1460-400', title: 'Invalid request' },
       ),
     // A connection that ends in the middle of a request's body: the family's 400 saying so (the
-    // request itself only sees the connection go). Anything else as Fastify answers it.
+    // request itself only sees the connection go). Anything else as Fastify answers it. Either
+    // only when the connection is free for it (`freeToAnswer`: not while an earlier pipelined
+    // request's response is pending); else the connection is just closed.
     clientErrorHandler(err, socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
       const current = inFlight.get(socket);
       if (err.code !== BODY_CUT_SHORT || !current || current.req.raw.complete) {
         app.log.trace({ err }, 'client error');
-        genericClientError(err, socket);
+        if (freeToAnswer(socket, current)) genericClientError(err, socket);
+        else socket.destroy();
         return;
       }
-      // Already answered (refused before its body was read): nothing more to say.
-      if (current.reply.raw.headersSent) {
+      // Already answered (refused before its body was read), or behind an earlier request's
+      // pending answer (the client would take ours for that one's): just close.
+      if (current.reply.raw.headersSent || !freeToAnswer(socket, current)) {
         socket.destroy();
         return;
       }
       const { req } = current;
       const requestId = String(req.id);
-      const answer = problemAnswer(req.url, requestId, bodyCutShort(req.headers['content-length']));
+      const answer = problemAnswer(apiFamilyOf(req), requestId, bodyCutShort(req.headers['content-length']));
       const body = JSON.stringify(answer.body);
       socket.end(
         `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\ncontent-type: ${answer.type}; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,

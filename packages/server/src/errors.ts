@@ -4,7 +4,7 @@ import { XDM_ERRORS, XdmProblem } from './xdm/schema-registry.js';
  * The service's own error shapes (reference §1.4): Flow Service problem details, the gateway's
  * `{error_code, message}`, and the RFC 7807 body for content-type problems. Routes throw these;
  * the app's error handler turns them into responses with the request id, in the shape of the API
- * family the request's path belongs to (decision 0006, addendum 2026-11-23).
+ * family of the route the request matched, or else of its percent-decoded path (decision 0006).
  */
 
 /** Titles of the Flow Service codes Inflow uses (reference §1.4 catalogue). */

@@ -1,7 +1,18 @@
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, FS, type RawResponse, startTestServer, type TestServer } from './helpers.js';
+import { buildServer } from '../src/index.js';
+import { XDM_ERRORS, XdmProblem } from '../src/xdm/schema-registry.js';
+import {
+  CONNECTORS,
+  call,
+  FS,
+  postOk,
+  type RawResponse,
+  S3_SPEC,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
 
 /**
  * Request-level errors (raised before or around a route's handler: the body, the URL, no route,
@@ -423,5 +434,206 @@ describe('a body shorter than its Content-Length', () => {
       type: 'https://ns.adobe.com/aep/errors/FLOW-1460-400',
       errorMessage: "The request body's size does not match its Content-Length (100 bytes)",
     });
+  });
+});
+
+/**
+ * A connection to the server on which the test writes requests piece by piece and reads what
+ * comes back: `until` waits for the text so far to pass a check, `ended` for the server to close.
+ */
+async function rawConnection() {
+  const url = new URL(t.url);
+  const socket = connect(Number(url.port), url.hostname);
+  await once(socket, 'connect');
+  let text = '';
+  const waiters: (() => void)[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const ended = new Promise<string>((resolve) => {
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+  return {
+    socket,
+    ended,
+    async until(check: (text: string) => boolean): Promise<void> {
+      while (!check(text)) await new Promise<void>((wake) => waiters.push(wake));
+    },
+  };
+}
+
+/** Every HTTP answer in `text`, in order, parsed (one starts right where the last body ends). */
+function parseAnswers(text: string): RawResponse[] {
+  return text.split(/(?=HTTP\/1\.1 \d{3} )/).map(parseAnswer);
+}
+
+/**
+ * A TCP server that accepts connections and holds them unanswered (`reached` settles on the
+ * first) until `close()`, which answers each held and later request with S3's 403 AccessDenied.
+ */
+async function holdingServer() {
+  const held: Socket[] = [];
+  let released = false;
+  let reach = () => {};
+  const reached = new Promise<void>((resolve) => {
+    reach = resolve;
+  });
+  const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>';
+  const answer = (s: Socket) =>
+    s.end(
+      `HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: ${xml.length}\r\nconnection: close\r\n\r\n${xml}`,
+    );
+  const server = createServer((s) => {
+    s.on('error', () => {});
+    s.resume(); // read (and drop) the requests, so the connection ends when the client's does
+    if (released) return answer(s);
+    held.push(s);
+    reach();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    reached,
+    async close() {
+      released = true;
+      for (const s of held) answer(s);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('a client error behind an earlier pipelined request', () => {
+  const cutShort = /shorter than its Content-Length \(100 bytes\)/;
+
+  /**
+   * Pipelines `GET /connections/{id}/test` on an S3 connection whose endpoint holds the call, and
+   * once that call is in flight, `second` and the end of the sending side: returns every byte the
+   * server writes before it closes the connection.
+   */
+  async function behindPendingTest(second: string): Promise<string> {
+    const s3 = await holdingServer();
+    try {
+      const connection = await postOk(t, `${FS}/connections`, {
+        name: 'held',
+        auth: {
+          specName: 'Access Key',
+          params: { s3AccessKey: 'AKIAHELD', s3SecretKey: 'held-secret', serviceUrl: s3.url },
+        },
+        connectionSpec: { id: S3_SPEC, version: '1.0' },
+      });
+      const raw = await rawConnection();
+      raw.socket.write(`${head('GET', `${FS}/connections/${connection.id}/test`, t.headers)}\r\n`);
+      await s3.reached;
+      raw.socket.end(second);
+      return await raw.ended;
+    } finally {
+      await s3.close();
+    }
+  }
+
+  it('a body cut short gets no answer the client would pair with the earlier request', async () => {
+    const cut = `${head('POST', `${FS}/connections`, { ...t.headers, ...JSON_TYPE, 'content-length': '100' })}\r\n{"title":"`;
+    expect(await behindPendingTest(cut)).toBe('');
+
+    // Once the earlier answer is written, the connection is free: the cut body gets its 400.
+    const raw = await rawConnection();
+    raw.socket.write(`${head('GET', '/health', {})}\r\n`);
+    await raw.until((text) => text.endsWith('{"status":"ok"}'));
+    raw.socket.end(cut);
+    const answers = parseAnswers(await raw.ended);
+    expect(answers.map((a) => a.status)).toEqual([200, 400]);
+    const [health, refused] = answers as [RawResponse, RawResponse];
+    expectFlow(refused, '1460-400');
+    expect((refused.body as { errorMessage: string }).errorMessage).toMatch(cutShort);
+    expect(refused.headers['x-request-id']).not.toBe(health.headers['x-request-id']);
+  });
+
+  it('a malformed request gets no answer the client would pair with the earlier request', async () => {
+    expect(await behindPendingTest('BOGUS / HTTP/1.1\r\nhost: inflow\r\n\r\n')).toBe('');
+    // Alone on its connection, it still gets the bare 400.
+    const alone = parseAnswer(await rawExchange('BOGUS / HTTP/1.1\r\nhost: inflow\r\n'));
+    expect(alone.status).toBe(400);
+  });
+});
+
+describe('the family is that of the path the router matched (percent-decoded)', () => {
+  const ENCODED_SR = '/data/foundation/schema%72egistry';
+
+  it('an encoded registry path answers in the registry shape', async () => {
+    const { 'x-sandbox-name': _, ...noSandbox } = t.headers;
+    expectXdm(await send('GET', `${ENCODED_SR}/stats`, noSandbox), 'XDM-2105-400', /x-sandbox-name/);
+    expectXdm(
+      await send('POST', `${ENCODED_SR}/tenant/schemas`, { ...t.headers, ...JSON_TYPE }, '{bad'),
+      'XDM-1000-400',
+      /not valid JSON/,
+    );
+    // No route: the decoded path decides.
+    expectXdm(await send('GET', `${ENCODED_SR}/nothing`, t.headers), 'XDM-1010-404', /no route GET/);
+    expectXdm(await send('GET', `${ENCODED_SR}/tenant/%E0%A4%A`, t.headers), 'XDM-1460-400', /malformed/);
+  });
+
+  it('an encoded IMS path answers as OAuth', async () => {
+    const res = await send('POST', '/%69ms/token/v3', JSON_TYPE, '{bad');
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toEqual({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/not valid JSON/),
+    });
+    const lost = await send('GET', '/%69ms/nothing', {});
+    expect(lost.status).toBe(404);
+    expect(lost.body).toMatchObject({ error: 'invalid_request' });
+  });
+
+  it('a segment that cannot be decoded, or an encoded slash, belongs to no family', async () => {
+    expectFlow(await send('GET', '/data/foundation/schema%E0%A4%A/stats', t.headers), '1460-400');
+    expectFlow(await send('GET', '/%E0%A4%Ams/token/v3', {}), '1460-400');
+    // The router does not decode %2F: no registry route, and no registry path.
+    expectFlow(await send('GET', '/data/foundation%2Fschemaregistry/stats', t.headers), '1101-404');
+  });
+});
+
+describe('a registry problem that reaches the app error handler', () => {
+  it('answers in the family of its path: the registry as it is, elsewhere in that family', async () => {
+    const server = await buildServer({
+      host: '127.0.0.1',
+      port: 0,
+      dataDir: undefined,
+      publicUrl: undefined,
+      secretKey: undefined,
+      bootstrap: { clientSecret: 'test-client-secret-0002' },
+      tokenTtlSeconds: 3600,
+      logLevel: 'silent',
+      connectors: CONNECTORS,
+    });
+    try {
+      const notFound = () => {
+        throw new XdmProblem(XDM_ERRORS.notFound, 'the probe found nothing');
+      };
+      for (const path of [`${SR}/probe`, `${FS}/probe`, '/ims/probe', '/probe'])
+        server.app.get(path, notFound);
+      server.app.get(`${FS}/fault`, () => {
+        throw new XdmProblem({ code: 'XDM-1000-500', title: 'Fault' }, 'the probe broke');
+      });
+      const get = async (url: string): Promise<RawResponse> => {
+        const res = await server.app.inject({ method: 'GET', url });
+        const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)]));
+        return { status: res.statusCode, headers, body: res.json(), text: res.body };
+      };
+      expectXdm(await get(`${SR}/probe`), 'XDM-1010-404', /^the probe found nothing$/);
+      for (const path of [`${FS}/probe`, '/probe']) {
+        const res = await get(path);
+        expectFlow(res, '1460-404');
+        expect((res.body as { errorMessage: string }).errorMessage).toBe('the probe found nothing');
+      }
+      const ims = await get('/ims/probe');
+      expect(ims.status).toBe(404);
+      expect(ims.body).toEqual({ error: 'invalid_request', error_description: 'the probe found nothing' });
+      expectFlow(await get(`${FS}/fault`), '1102-500');
+    } finally {
+      await server.close();
+    }
   });
 });
