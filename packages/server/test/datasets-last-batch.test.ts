@@ -322,6 +322,18 @@ describe("a dataset's last batch", () => {
     expect(one.body).toEqual({ [okSet.dataSetId]: { lastBatchId: ok.batchId } });
   });
 
+  it('a recorded batch is served with its fields in the order the writer built them', async () => {
+    const { dataSetId } = await createDataset(t, 'last-order');
+    const { lake } = testLake();
+    const batch = await land(lake, dataSetId, true);
+    const res = await call(t.url, 'GET', `${CATALOG}/batches/${batch.batchId}`, { headers: t.headers });
+    expect(res.status, res.text).toBe(200);
+    const keys = Object.keys((res.body as Record<string, Record<string, unknown>>)[batch.batchId] ?? {});
+    // The record's own order (writer.ts `record`), not jsonb's (shortest keys first).
+    expect(keys.slice(0, 5)).toEqual(['externalId', 'status', 'tags', 'relatedObjects', 'inputFormat']);
+    expect(res.text).not.toContain('": ');
+  });
+
   it('a client cannot create a dataset with the fields: the create body is strict', async () => {
     const { schemaId } = await createDataset(t, 'strict-source');
     for (const field of ['lastBatchId', 'lastBatchStatus', 'lastSuccessfulBatch']) {

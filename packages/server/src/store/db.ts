@@ -60,15 +60,18 @@ export async function openDb(dir: string | undefined): Promise<Db> {
 }
 
 /**
- * Refreshes the planner's statistics now and then: PGlite runs no autovacuum, and without
- * statistics the planner may scan instead of using the indexes. Returns a stop function.
+ * Vacuums `resources` and refreshes the planner's statistics now and then. PGlite runs no
+ * autovacuum: without statistics the planner may scan instead of using the indexes, and without
+ * a vacuum every updated row (a dataset's last batch, a flow's run details, each edit) leaves a
+ * dead version behind for good, so the table and its indexes only grow. A plain `VACUUM` makes
+ * that room reusable; it takes no exclusive lock. Returns a stop function.
  */
 export function keepStatisticsFresh(db: Db, everyMs = 600_000): () => void {
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    db.exec('analyze resources').finally(() => {
+    db.exec('vacuum analyze resources').finally(() => {
       busy = false;
     });
   }, everyMs);

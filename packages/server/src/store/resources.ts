@@ -191,7 +191,8 @@ export const LAST_BATCH_FIELDS = ['lastBatchId', 'lastBatchStatus', 'lastSuccess
 /**
  * `insertBatch`: inserts a batch record and, in the same statement, sets its dataset's last-batch
  * fields (decision 0012, addendum of 2026-11-23). $1 batch id, $2 org, $3 sandbox, $4 the batch
- * document, $5 its `created`, $6 the dataset id, $7 the batch status, $8 now, $9 the fields in the
+ * document as JSON text (typed `text` at its first use: typed `jsonb`, its `body` would be jsonb's
+ * normalised text, keys re-sorted), $5 its `created`, $6 the dataset id, $7 the batch status, $8 now, $9 the fields in the
  * order they are appended to `body` when the dataset does not have them yet.
  *
  * "Last" is the newest `created`, ties broken by the batch id (code point order): the batch named
@@ -206,7 +207,7 @@ export const LAST_BATCH_FIELDS = ['lastBatchId', 'lastBatchStatus', 'lastSuccess
 const RECORD_BATCH = `
 with batch as (
   insert into resources (kind, id, org_id, sandbox, doc, body, etag, created_at, updated_at)
-  values ('batches', $1::text, $2::text, $3::text, $4::jsonb, $4::text, '0', $5::bigint, $5::bigint)
+  values ('batches', $1::text, $2::text, $3::text, $4::text::jsonb, $4::text, '0', $5::bigint, $5::bigint)
 ),
 next as (
   select
