@@ -257,6 +257,27 @@ describe('inflow datasets list / get', { timeout: 60_000 }, () => {
     expect(all.body.slice(0, 101).map((d) => d.id)).toEqual(created.reverse());
     const some = await h.json<Obj[]>(['datasets', 'list', '--limit', '102']);
     expect(some.body.map((d) => d.id)).toEqual(all.body.slice(0, 102).map((d) => d.id));
+    // A limit of 100 or more is paged by 100: "more" only when there are more.
+    const exact = await h.run(['datasets', 'list', '--limit', '103']);
+    expect(exact.code, exact.stderr).toBe(0);
+    expect(exact.stdout.trimEnd().split('\n')).toHaveLength(104);
+    expect(exact.stderr).not.toContain('showing the newest');
+    const hundred = await h.run(['datasets', 'list', '--limit', '100']);
+    expect(hundred.stderr).toContain('showing the newest 100 datasets');
+    // Exactly 100 match, with a limit of 100: a full page, and nothing after it.
+    const justHundred = await h.run([
+      'datasets',
+      'list',
+      '--limit',
+      '100',
+      '--name',
+      'Paged *',
+      '--filter',
+      'name!=Paged 0',
+    ]);
+    expect(justHundred.code, justHundred.stderr).toBe(0);
+    expect(justHundred.stdout.trimEnd().split('\n')).toHaveLength(101);
+    expect(justHundred.stderr).not.toContain('showing the newest');
     const first = await h.run(['datasets', 'list']);
     expect(first.stdout.trimEnd().split('\n')).toHaveLength(21);
     expect(first.stderr).toContain('showing the newest 20 datasets');

@@ -117,42 +117,14 @@ async function listCatalog(
     // A full page with nothing new: a service that ignores `start` would otherwise never end.
     if (page.length < size || added === 0)
       return { items: items.slice(0, limit), more: limit !== undefined && items.length > limit };
-    if (limit !== undefined && items.length >= limit) return { items: items.slice(0, limit), more: true };
+    // Exactly `limit` so far (a limit of 100 or more, paged by 100): the next page tells.
+    if (limit !== undefined && items.length > limit) return { items: items.slice(0, limit), more: true };
   }
 }
 
 function moreNote(ctx: CommandContext, shown: number, more: boolean, nouns: [string, string]): void {
   if (more)
     ctx.out.note(`showing the newest ${shown} ${nouns[shown === 1 ? 0 : 1]}; --limit N or --all for more`);
-}
-
-/**
- * Each dataset's last batch status: `lastBatchStatus` as Adobe's Catalog keeps it, else the
- * status of its newest batch (Inflow's Catalog does not keep the field), looked up a few at a time.
- */
-async function lastBatchStatuses(ctx: CommandContext, datasets: Row[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const missing: string[] = [];
-  for (const d of datasets) {
-    if (typeof d.lastBatchStatus === 'string') out.set(String(d.id), d.lastBatchStatus);
-    else missing.push(String(d.id));
-  }
-  const client = ctx.client();
-  for (let i = 0; i < missing.length; i += 8) {
-    await Promise.all(
-      missing.slice(i, i + 8).map(async (id) => {
-        const body = await client.send<Record<string, Row> | null>({
-          method: 'GET',
-          service: 'catalog',
-          path: '/batches',
-          query: { dataSet: id, orderBy: 'desc:created', limit: 1, properties: 'status' },
-        });
-        const status = Object.values(body ?? {})[0]?.status;
-        if (typeof status === 'string') out.set(id, status);
-      }),
-    );
-  }
-  return out;
 }
 
 const datasetsListCommand: CommandDef = {
@@ -164,7 +136,7 @@ const datasetsListCommand: CommandDef = {
     `until --limit (default ${DEFAULT_LIMIT}) or, with --all, a short page: the Catalog has no total.`,
     '--name is the simple filter name= (* is a wildcard, a comma separates alternatives); --filter is sent',
     'as property= (name, !name, name~regex, name==v, name!=v, name<v, <=, >, >=; top-level fields).',
-    'LAST BATCH is lastBatchStatus, or the status of the newest batch where the Catalog does not keep it.',
+    "LAST BATCH is the dataset's lastBatchStatus (empty until a batch lands).",
     '--json prints the datasets as the Catalog returns them, each with its id.',
   ].join('\n'),
   api: true,
@@ -192,14 +164,13 @@ const datasetsListCommand: CommandDef = {
       ctx.out.printJson(items);
       return EXIT.ok;
     }
-    const statuses = await lastBatchStatuses(ctx, items);
     ctx.out.table(
       items.map((d) => ({
         id: d.id,
         name: d.name,
         schema: at(d, 'schemaRef.id'),
         created: isoTime(d.created),
-        last: statuses.get(String(d.id)),
+        last: d.lastBatchStatus,
       })),
       [
         { key: 'id', label: 'ID' },
