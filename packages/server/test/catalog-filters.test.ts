@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalogListSql, parseCatalogFilter } from '../src/routes/catalog-filters.js';
+import {
+  type CatalogFilter,
+  catalogListSql,
+  parseCatalogFilter,
+  runCatalogList,
+} from '../src/routes/catalog-filters.js';
+import { openDb } from '../src/store/db.js';
 import type { Doc } from '../src/store/resources.js';
 import { createDataset, TENANT, XDM_FULL } from './datasets-fixtures.js';
 import { call, FS, startTestServer, type TestServer, tokenFor } from './helpers.js';
@@ -473,7 +479,7 @@ describe('a listing costs bounded time whatever its input (PGlite runs on the ma
   /** A sandbox of its own, so the objects here change no listing above. */
   let edge: Record<string, string>;
   const e: Record<string, string> = {};
-  /** Longer than 200 KB: what a nested repetition must still get through in normal time. */
+  /** Longer than 200 KB; a regex sees its first 256 characters, all x. */
   const LONG = `${'x'.repeat(300_000)}y`;
   const edgeIds = (query: string) => ids('dataSets', query, edge);
 
@@ -554,9 +560,11 @@ describe('a listing costs bounded time whatever its input (PGlite runs on the ma
     expect(await edgeIds(`property=${q('name~\\061')}`)).toEqual(edgeOf('ab12', 'back\\1slash'));
     // ***= makes the rest a literal string, back-reference and lookahead syntax included.
     expect(await edgeIds(`property=${q('description~***=***=\\1(?=')}`)).toEqual(edgeOf('back\\1slash'));
-    // Nested repetition and alternation, without a match and with one.
+    // Nested repetition and alternation, without a match and with one. The regex sees the first
+    // 256 characters as the whole value: all x, so `$` matches after them, and the y is unseen.
     expect(await edgeIds(`property=${q('description~^((x+)+)+z$')}`)).toEqual([]);
-    expect(await edgeIds(`property=${q('description~^(x|xx)*(x+)+y$')}`)).toEqual(edgeOf('ab12'));
+    expect(await edgeIds(`property=${q('description~^(x|xx)*(x+)+$')}`)).toEqual(edgeOf('ab12'));
+    expect(await edgeIds(`property=${q('description~y')}`)).toEqual([]);
   });
 
   it('answers a tags= pair with 15000 colons as one condition, and tags with colons match as before', async () => {
@@ -608,6 +616,163 @@ describe('a listing costs bounded time whatever its input (PGlite runs on the ma
     ] as const) {
       const problem = await refused(collection, query, field);
       expect(problem.report['detailed-message']).toMatch(/past 100 filter conditions/);
+    }
+  });
+});
+
+describe('a ~ regex costs bounded time: at most 4 per listing, 128 atoms together, the first 256 characters', () => {
+  /** A sandbox of its own, so the objects here change no listing above. */
+  let rx: Record<string, string>;
+  const r: Record<string, string> = {};
+  const WINDOW = 256;
+  /** "head" starts what a regex sees, "tail" ends it, "past" comes right after it, then 1 MB. */
+  const LONG = `head${'x'.repeat(WINDOW - 8)}tail` + `past${'y'.repeat(1_000_000)}`;
+  const rxIds = (query: string) => ids('dataSets', query, rx);
+  const rxOf = (...labels: string[]) => labels.map((l) => r[l] ?? `missing ${l}`);
+  const regexes = (...patterns: string[]) => patterns.map((p) => `property=${q(p)}`).join('&');
+
+  beforeAll(async () => {
+    await t.server.services.tenancy.createSandbox(t.orgId, 'regex', 'development');
+    rx = { ...t.headers, 'x-sandbox-name': 'regex' };
+    const names = [
+      '2024-05-17',
+      '2024-5-17',
+      'AB123456',
+      'AB1234567',
+      'ABCD1',
+      'ab',
+      'abab',
+      'ababab',
+      'ab'.repeat(6),
+    ];
+    for (const [n, name] of [...names, 'long'].entries()) {
+      const doc: Doc = {
+        id: `5fee00000000000000000${String(n).padStart(3, '0')}`,
+        name,
+        version: '1.0.0',
+        created: T0 + n,
+        updated: T0 + n,
+        tags: {},
+        ...(name === 'long'
+          ? { description: LONG }
+          : name === 'ab'
+            ? { description: 'past and present' }
+            : {}),
+      };
+      await t.server.services.store.insert(
+        'dataSets',
+        { orgId: t.orgId, sandbox: 'regex' },
+        doc,
+        '0',
+        T0 + n,
+      );
+      r[name] = doc.id;
+    }
+  });
+
+  it("refuses the reviewer's nested bounds and any pattern past the budget, at once, naming property", async () => {
+    for (const pattern of [
+      // The reviewer's: no answer within 90 s on an empty server.
+      'description~(.{1,255}){1,255}',
+      'description~(.{255}){255}',
+      // The same in BRE syntax, under (?b), and spaced out under (?x).
+      'description~(?b)\\(.\\{1,255\\}\\)\\{1,255\\}',
+      'description~(?b)\\(.\\{,20\\}\\)\\{,20\\}',
+      'description~(?x) ( . { 1 2 } ) { 1 2 }',
+      // Linear, but 2.6 s a regex on a 1 MB value: 768 atoms.
+      'description~(a.{255}){3}c',
+      // Deeper nesting; an empty group; one bound alone; bounds in sequence add up.
+      'name~((a{5}){5}){6}',
+      'name~(){200}',
+      'name~x{129}',
+      'name~[a-z]{2,50}x.{0,200}',
+      // A bracket expression holding ) does not end the group.
+      'name~(a[)]b{10}){20}',
+      // An ordinary pattern of more than 128 atoms.
+      `name~${'ab'.repeat(65)}`,
+    ]) {
+      const problem = await refused('dataSets', `property=${q(pattern)}`, 'property');
+      expect(problem.report['detailed-message'], pattern).toMatch(
+        /is too complex: with its counted repetitions written out .* it holds \d+ atoms .* past the 128/,
+      );
+    }
+    // Also on batches, and where no object has the field.
+    await refused('batches', `property=${q('nosuch~(.{1,255}){1,255}')}`, 'property');
+    // A literal pattern (***=) may be as long as any pattern: there is nothing to repeat.
+    expect(await rxIds(`property=${q(`description~***=head${'x'.repeat(200)}`)}`)).toEqual(rxOf('long'));
+  });
+
+  it('refuses a 5th ~ and regexes past 128 atoms together; 4 within budget run and must all hold', async () => {
+    const four = ['name~^a', 'name~b$', 'name~^(ab){2,5}$', 'name~(?i)^AB'];
+    expect(await rxIds(regexes(...four))).toEqual(rxOf('abab', 'ababab'));
+    const fifth = await refused('dataSets', regexes(...four, 'name~.'), 'property');
+    expect(fifth.report['detailed-message']).toMatch(
+      /^property name~\. takes the listing past 4 regular expressions/,
+    );
+    // Other property= expressions do not count.
+    expect(await rxIds(`${regexes(...four)}&property=name&property=${q('name!=abab')}`)).toEqual(
+      rxOf('ababab'),
+    );
+    // 64 + 65 atoms: each fits, together they do not.
+    const together = await refused('dataSets', regexes('name~a{64}', 'name~b{65}'), 'property');
+    expect(together.report['detailed-message']).toMatch(
+      /name~b\{65\} takes the listing's regular expressions \(~\) to 129 atoms together/,
+    );
+    expect(await rxIds(regexes('name~a{63}', 'name~b{65}'))).toEqual([]);
+  });
+
+  it('runs date, id and repetition patterns as before', async () => {
+    expect(await rxIds(`property=${q('name~^\\d{4}-\\d{2}-\\d{2}$')}`)).toEqual(rxOf('2024-05-17'));
+    expect(await rxIds(`property=${q('name~^[A-Z]{2,3}[0-9]{1,6}$')}`)).toEqual(rxOf('AB123456'));
+    expect(await rxIds(`property=${q('name~^(ab){2,5}$')}`)).toEqual(rxOf('abab', 'ababab'));
+    expect(await rxIds(`property=${q('name~(ab){2,5}')}`)).toEqual(rxOf('abab', 'ababab', 'ab'.repeat(6)));
+    expect(await rxIds(`property=${q('name~^(ab){3,}$')}`)).toEqual(rxOf('ababab', 'ab'.repeat(6)));
+    expect(await rxIds(`property=${q('name~(?b)^[0-9]\\{4\\}-[0-9]\\{1,2\\}-[0-9]\\{2\\}$')}`)).toEqual(
+      rxOf('2024-05-17', '2024-5-17'),
+    );
+    expect(await rxIds(`property=${q('name~(?x) ^ \\d{4} - \\d{2} - \\d{2} $  # a date')}`)).toEqual(
+      rxOf('2024-05-17'),
+    );
+    expect(
+      await rxIds(`property=${q('name~^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')}`),
+    ).toEqual([]);
+    expect(await rxIds(`property=${q('name~^.{1,100}$')}`)).toHaveLength(10);
+  });
+
+  it('matches the first 256 characters of a value, as if it ended there; the object keeps all of it', async () => {
+    expect(await rxIds(`property=${q('description~^head')}`)).toEqual(rxOf('long'));
+    expect(await rxIds(`property=${q('description~xtail')}`)).toEqual(rxOf('long'));
+    expect(await rxIds(`property=${q('description~tail$')}`)).toEqual(rxOf('long'));
+    // "past" starts at character 257: only the short description that holds it matches.
+    expect(await rxIds(`property=${q('description~past')}`)).toEqual(rxOf('ab'));
+    expect(await rxIds(`property=${q('description~tailp')}`)).toEqual([]);
+    expect(await rxIds(`property=${q('description~y')}`)).toEqual([]);
+    const res = await get(`${CAT}/dataSets/${r.long}?properties=description`, rx);
+    expect((res.body as Listing)[r.long as string]?.description).toBe(LONG);
+  });
+
+  it('answers a regex PGlite cannot compile (no row, no error) with a 400, not a listing', async () => {
+    const db = await openDb(undefined);
+    try {
+      const pattern = '(.{1,120}){1,120}';
+      const filter: CatalogFilter = {
+        conditions: [{ kind: 'regex', field: 'name', pattern, size: 0 }],
+        properties: undefined,
+        regexes: [{ pattern, source: `name~${pattern}`, size: 0 }],
+        dataSets: [],
+      };
+      const listing = runCatalogList(db, 'dataSets', { orgId: 'o', sandbox: 'prod' }, filter, 'id', {
+        start: 0,
+        limit: 10,
+      });
+      await expect(listing).rejects.toMatchObject({
+        status: 400,
+        message: expect.stringMatching(
+          /^property name~\(\.\{1,120\}\)\{1,120\}: regular expression is too complex/,
+        ),
+      });
+    } finally {
+      await db.close();
     }
   });
 });

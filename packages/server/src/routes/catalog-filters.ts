@@ -12,8 +12,10 @@ import type { Scope } from '../store/resources.js';
  *
  * PGlite runs on the server's main thread and `statement_timeout` does not fire there, so a
  * listing's cost must be bounded whatever the input: `~` refuses back-references and lookaround
- * (`regexFeatureRefused`), a `tags=` pair is one condition however many colons it holds, and a
- * listing carries at most `MAX_CONDITIONS` conditions.
+ * (`regexFeatureRefused`), a listing's `~` regexes are few and small (`MAX_REGEXES`,
+ * `REGEX_BUDGET`, `regexSize`) and see only the start of a value (`REGEX_WINDOW`), a `tags=`
+ * pair is one condition however many colons it holds, and a listing carries at most
+ * `MAX_CONDITIONS` conditions.
  *
  * The Flow Service has its own `property=` grammar (store/list-query.ts: quoted comma lists,
  * nested paths, `~` refused with 1440-400); the Catalog's is different (bare `name` for exists,
@@ -54,9 +56,29 @@ const VERSION = /^[0-9]{1,18}(\.[0-9]{1,18})*$/;
 const EPOCH_MS = /^-?[0-9]{1,15}$/;
 /**
  * The longest `~` pattern. It keeps the pattern PostgreSQL compiles (and the error that echoes
- * it) small; it does not bound the time a match takes: `regexFeatureRefused` does that.
+ * it) small; it does not bound the time a match takes: `regexFeatureRefused`, `REGEX_BUDGET`,
+ * `MAX_REGEXES` and `REGEX_WINDOW` do that.
  */
 const MAX_REGEX = 1000;
+/**
+ * The most `~` conditions one listing may carry. PostgreSQL keeps its last 32 compiled regexes;
+ * a statement holding more than 32 recompiles them row after row (40 on 20 datasets: 8 s).
+ */
+const MAX_REGEXES = 4;
+/**
+ * The most atoms (characters, classes, anchors) a listing's `~` regexes may hold together once
+ * their counted repetitions are written out (`regexSize`). PostgreSQL's engine is an automaton
+ * whose states are those atoms; on a value made to defeat its cache of states it pays for each
+ * character of the value in proportion to their number (about 4 ns each in PGlite, decision 0012
+ * addendum), and compiling `(.{1,120}){1,120}` fails silently in PGlite.
+ */
+const REGEX_BUDGET = 128;
+/**
+ * How many characters of a value a `~` regex sees: the first `REGEX_WINDOW`, as if the value
+ * ended there. Names and ids are shorter; descriptions can be ~1 MB, and the regex's cost is
+ * linear in what it reads.
+ */
+const REGEX_WINDOW = 256;
 /**
  * The most conditions one listing may carry: each value of a simple filter, `dataSet=` or
  * `batch=`, each `property=` expression, each `tags=` pair and each time bound counts one. The
@@ -75,8 +97,8 @@ type Condition =
   | { kind: 'equals'; field: string; values: string[]; negate: boolean }
   /** The field is present (negated: absent). */
   | { kind: 'exists'; field: string; negate: boolean }
-  /** The field is a string matching a PostgreSQL regular expression. */
-  | { kind: 'regex'; field: string; pattern: string }
+  /** The field is a string whose first `REGEX_WINDOW` characters match a PostgreSQL regex. */
+  | { kind: 'regex'; field: string; pattern: string; size: number }
   | { kind: 'compare'; field: string; op: RangeOp; value: string }
   | { kind: 'created'; op: '>=' | '<='; ms: string }
   /** The object's own id (batches `batch=`). */
@@ -93,8 +115,11 @@ export interface CatalogFilter {
   conditions: Condition[];
   /** `properties=`: the top-level fields to return, or undefined for whole objects. */
   properties: string[] | undefined;
-  /** Regexes to compile before the listing runs, with the expression that gave each. */
-  regexes: { pattern: string; source: string }[];
+  /**
+   * Regexes to compile before the listing runs, with the expression that gave each and its size
+   * (`regexSize`).
+   */
+  regexes: { pattern: string; source: string; size: number }[];
   /** Dataset ids named in a positive `dataSet=` filter (the route checks they exist). */
   dataSets: string[];
 }
@@ -156,7 +181,7 @@ function parseOwn(param: string, value: string, filter: CatalogFilter): void {
     }
     case 'property': {
       const condition = propertyExpression(value);
-      if (condition.kind === 'regex') filter.regexes.push({ pattern: condition.pattern, source: value });
+      if (condition.kind === 'regex') addRegex(filter, condition.pattern, condition.size, value);
       filter.conditions.push(condition);
       return;
     }
@@ -184,6 +209,24 @@ function parseOwn(param: string, value: string, filter: CatalogFilter): void {
     default:
     // start, limit and orderBy: the route reads them. aggregate (batches): ignored, see OWN_PARAMS.
   }
+}
+
+/** Records a `~` regex of the listing, or a 400 when it takes the listing past the limits. */
+function addRegex(filter: CatalogFilter, pattern: string, size: number, source: string): void {
+  if (filter.regexes.length >= MAX_REGEXES) {
+    throw invalid(
+      'property',
+      `${safeName(source)} takes the listing past ${MAX_REGEXES} regular expressions (~): each one is matched against every object listed, and every request waits for it`,
+    );
+  }
+  const total = filter.regexes.reduce((n, r) => n + r.size, size);
+  if (total > REGEX_BUDGET) {
+    throw invalid(
+      'property',
+      `${safeName(source)} takes the listing's regular expressions (~) to ${total} atoms together with their counted repetitions written out, past ${REGEX_BUDGET}: ${WHY_BUDGET}`,
+    );
+  }
+  filter.regexes.push({ pattern, source, size });
 }
 
 /** `x,y` (any of) or `!x,y` (none of). */
@@ -222,7 +265,15 @@ function propertyExpression(expr: string): Condition {
       throw invalid('property', `${field}~… is longer than ${MAX_REGEX} characters`);
     const refused = regexFeatureRefused(pattern);
     if (refused) throw invalid('property', `${safeName(expr)}: ${refused}`);
-    return { kind: 'regex', field, pattern };
+    const size = regexSize(pattern);
+    if (size > REGEX_BUDGET) {
+      const shown = size > 1e6 ? 'over a million' : String(size);
+      throw invalid(
+        'property',
+        `${safeName(expr)} is too complex: with its counted repetitions written out ({m}, {m,} and {m,n} repeat what they follow, and nested ones multiply) it holds ${shown} atoms (characters, classes, anchors), past the ${REGEX_BUDGET} a listing's regular expressions may hold together: ${WHY_BUDGET}`,
+      );
+    }
+    return { kind: 'regex', field, pattern, size };
   }
   const rest = expr.slice(at);
   if (rest.startsWith('==') || rest.startsWith('!=')) {
@@ -277,6 +328,234 @@ function regexFeatureRefused(pattern: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** Why `REGEX_BUDGET` holds, and the way around it, for its 400s. */
+const WHY_BUDGET =
+  'matching takes time in proportion to that number, and every request waits for it. Use * or + rather than large bounds, or start the pattern with ***= to search for a literal text of any length';
+
+/**
+ * The size of `pattern`: roughly how many states and arcs PostgreSQL's automaton for it holds,
+ * which is what a match pays for at each character of the value. Each character, `.`, class,
+ * bracket expression, escape and anchor counts one and a group what it holds (at least one). A
+ * quantifier multiplies what it follows: `{m}` by m (PostgreSQL writes out m copies), `{m,n}` by
+ * n + 1 (n copies, each of which may end the repetition), `{m,}` by m + 1, and `*`, `+` and `?` by
+ * 2 (a loop or a way round), as BRE `\{m,n\}` and `*` under `(?b)` do. So bounds in sequence add
+ * and nested bounds multiply: `^\d{4}-\d{2}-\d{2}$` is 12, `(.{1,255}){1,255}` is 65,536. The
+ * largest product of nested bounds is never more than the size, so bounding the size bounds it.
+ *
+ * It follows PostgreSQL's lexer (regc_lex.c) where that decides what is a group, a bound or a
+ * bracket expression: the `***=`, `***:` and `(?flags)` prefixes (`b` BRE, `e` ERE, `q` literal,
+ * `x` expanded, `t` tight), `(?:` and `(?#…)`, brackets with `[.x.]`, `[=x=]`, `[:x:]` and a
+ * leading `]`, ARE escapes (`\cX` takes the character after it; ERE and BRE brackets take `\`
+ * literally), `{` as a plain character unless a digit follows, BRE `\(`, `\)`, `\{` and a
+ * leading `*`, and, under `x`, white space and `#` comments between tokens. Where PostgreSQL
+ * would refuse the pattern it stops counting (the compile check gives the 400). Anything
+ * uncertain is counted high, never low. A literal pattern (`***=`, `(?q)`) is 0: it matches in
+ * time linear in the value whatever its length, since there is nothing to repeat or choose.
+ */
+function regexSize(pattern: string): number {
+  let i = 0;
+  const peek = (k = 0) => pattern.charAt(i + k);
+  const end = () => i >= pattern.length;
+  const digit = (c: string) => c >= '0' && c <= '9';
+
+  // Prefixes. `~` compiles an ARE: extended syntax with the advanced features.
+  let extended = true;
+  let advanced = true;
+  let expanded = false;
+  if (pattern.startsWith('***')) {
+    if (peek(3) !== ':') return 0; // `***=` is a literal; anything else is an error
+    i = 4;
+  }
+  if (peek() === '(' && peek(1) === '?' && /^[a-zA-Z]$/.test(peek(2))) {
+    let quote = false;
+    for (i += 2; !end() && /^[a-zA-Z]$/.test(peek()); i++) {
+      switch (peek()) {
+        case 'b':
+          extended = advanced = quote = false;
+          break;
+        case 'e':
+          extended = true;
+          advanced = quote = false;
+          break;
+        case 'q':
+          quote = true;
+          extended = advanced = false;
+          break;
+        case 'x':
+          expanded = true;
+          break;
+        case 't':
+          expanded = false;
+          break;
+        case 'c':
+        case 'i':
+        case 'm':
+        case 'n':
+        case 'p':
+        case 's':
+        case 'w':
+          break;
+        default:
+          return 0; // an invalid option: PostgreSQL refuses the pattern
+      }
+    }
+    if (peek() !== ')' || quote) return 0;
+    i++;
+  }
+  const bre = !extended;
+
+  /** Skips white space and `#` comments where PostgreSQL does under `x`. */
+  const skip = () => {
+    while (expanded && !end()) {
+      if (/^\s$/.test(peek())) i++;
+      else if (peek() === '#') while (!end() && peek() !== '\n') i++;
+      else return;
+    }
+  };
+
+  // One frame per open group: the atoms it holds so far, and those of its last item (what a
+  // quantifier that comes next repeats; 0 after `|` or a group's start).
+  const frames = [{ total: 0, last: 0 }];
+  const top = () => frames[frames.length - 1] as { total: number; last: number };
+  const item = (size: number) => {
+    top().total += size;
+    top().last = size;
+  };
+  const repeat = (times: number) => {
+    top().total += top().last * (times - 1);
+    top().last *= times;
+  };
+  const close = () => {
+    const group = frames.length > 1 ? frames.pop() : undefined;
+    item(group ? Math.max(1, group.total) : 1);
+  };
+
+  /** A bound's digits, or undefined when there are none. */
+  const number = (): number | undefined => {
+    let n: number | undefined;
+    for (skip(); digit(peek()); skip()) n = (n ?? 0) * 10 + Number(pattern.charAt(i++));
+    return n;
+  };
+  /**
+   * After `{` or `\{`: how many times the bound multiplies what it follows (`{m}`: m, `{m,n}`:
+   * n + 1, `{m,}`: m + 1, never less than 1), or undefined if PostgreSQL refuses it.
+   */
+  const bound = (): number | undefined => {
+    const m = number() ?? 0; // ERE and ARE bounds start with a digit; BRE ones may not
+    let times = Math.max(1, m);
+    skip();
+    if (peek() === ',') {
+      i++;
+      const n = number();
+      times = n === undefined ? Math.max(2, m + 1) : n > m ? n + 1 : Math.max(1, m);
+      skip();
+    }
+    if (bre) {
+      if (peek() !== '\\' || peek(1) !== '}') return undefined;
+      i += 2;
+    } else {
+      if (peek() !== '}') return undefined;
+      i++;
+      if (advanced && peek() === '?') i++;
+    }
+    return times;
+  };
+  /** After `[`: to the end of the bracket expression; false if it has none. */
+  const bracket = (): boolean => {
+    if (peek() === '^') i++;
+    for (let first = true; !end(); first = false) {
+      const c = pattern.charAt(i++);
+      if (c === ']' && !first) return true;
+      if (c === '[' && (peek() === '.' || peek() === '=' || peek() === ':')) {
+        const close = pattern.indexOf(`${peek()}]`, i + 1);
+        if (close < 0) return false;
+        i = close + 2;
+      } else if (c === '\\' && advanced) {
+        i += peek() === 'c' ? 2 : 1;
+      }
+    }
+    return false;
+  };
+
+  // What the last token was, for BRE's leading `*` (plain at the start, after `\(` or `^`).
+  type Token = 'start' | '(' | '^' | 'other';
+  let last = 'start' as Token;
+  while (true) {
+    skip();
+    if (end()) break;
+    const c = pattern.charAt(i++);
+    let now: Token = 'other';
+    if (c === '[') {
+      if (/^\[:[<>]:\]\]/.test(pattern.slice(i, i + 6))) i += 6;
+      else if (!bracket()) break;
+      item(1);
+    } else if (bre) {
+      if (c === '*') {
+        if (last === 'other') repeat(2);
+        else item(1);
+      } else if (c === '^') {
+        item(1);
+        if (last === 'start' || last === '(') now = '^';
+      } else if (c === '\\') {
+        if (end()) break;
+        const e = pattern.charAt(i++);
+        if (e === '{') {
+          const times = bound();
+          if (times === undefined) break;
+          repeat(times);
+        } else if (e === '(') {
+          frames.push({ total: 0, last: 0 });
+          now = '(';
+        } else if (e === ')') close();
+        else item(1);
+      } else item(1);
+    } else if (c === '|') {
+      top().last = 0;
+    } else if (c === '*' || c === '+' || c === '?') {
+      if (advanced && peek() === '?') i++;
+      repeat(2);
+    } else if (c === '{') {
+      skip();
+      if (digit(peek())) {
+        const times = bound();
+        if (times === undefined) break;
+        repeat(times);
+      } else item(1);
+    } else if (c === '(') {
+      if (advanced && peek() === '?') {
+        const kind = peek(1);
+        i += 2;
+        if (kind === '#') {
+          const close = pattern.indexOf(')', i);
+          i = close < 0 ? pattern.length : close + 1;
+          continue;
+        }
+        if (kind === '<') i++;
+        else if (kind !== ':' && kind !== '=' && kind !== '!') break;
+      }
+      frames.push({ total: 0, last: 0 });
+    } else if (c === ')') {
+      close();
+    } else if (c === '\\') {
+      if (end()) break;
+      const e = pattern.charAt(i++);
+      if (advanced) {
+        if (e === 'c') i++;
+        else if (e === 'x') while (/^[0-9a-fA-F]$/.test(peek())) i++;
+        else if (e === 'u' || e === 'U')
+          for (let k = e === 'u' ? 4 : 8; k > 0 && /^[0-9a-fA-F]$/.test(peek()); k--) i++;
+        else if (e === '0') for (let k = 2; k > 0 && /^[0-7]$/.test(peek()); k--) i++;
+      }
+      item(1);
+    } else {
+      item(1);
+    }
+    last = now;
+  }
+  while (frames.length > 1) close();
+  return frames[0]?.total ?? 0;
 }
 
 /**
@@ -380,7 +659,8 @@ function conditionSql(c: Condition, p: Params): string {
     }
     case 'regex': {
       const k = p.add(c.field);
-      return `(jsonb_typeof(doc -> ${k}::text) = 'string' and (doc ->> ${k}::text) ~ ${p.add(c.pattern)}::text)`;
+      return `(jsonb_typeof(doc -> ${k}::text) = 'string'
+        and left(doc ->> ${k}::text, ${REGEX_WINDOW}) ~ ${p.add(c.pattern)}::text)`;
     }
     case 'compare':
       return compareSql(c.field, c.op, c.value, p);
@@ -476,6 +756,9 @@ function isInvalidRegex(e: unknown): e is { message?: string } {
 /**
  * Compiles each `~` regex on its own first, so a bad one is a 400 naming it even when no row
  * would have reached it; then runs the listing. Returns rows in order as `[id, object]`.
+ * PGlite answers a regex too big to compile (PostgreSQL: "regular expression is too complex")
+ * with no row and no error, and a listing using it may then spin: that is a 400 too, although
+ * `REGEX_BUDGET` keeps such patterns from getting this far.
  */
 export async function runCatalogList(
   db: Db,
@@ -486,11 +769,14 @@ export async function runCatalogList(
   page: { start: number; limit: number },
 ): Promise<[string, unknown][]> {
   for (const { pattern, source } of filter.regexes) {
-    await db.query(`select '' ~ $1::text`, [pattern]).catch((e: unknown) => {
+    const compiled = await db.query(`select '' ~ $1::text as m`, [pattern]).catch((e: unknown) => {
       throw isInvalidRegex(e)
         ? invalid('property', `${source}: ${e.message ?? 'invalid regular expression'}`)
         : e;
     });
+    if (compiled.rows.length !== 1) {
+      throw invalid('property', `${safeName(source)}: regular expression is too complex`);
+    }
   }
   const sql = catalogListSql(kind, scope, filter, order, page);
   const res = await db.query<{ id: string; body: string }>(sql.text, sql.params).catch((e: unknown) => {
