@@ -365,6 +365,18 @@ function freeToAnswer(socket: Socket, current: InFlight | undefined): boolean {
   );
 }
 
+/**
+ * A whole HTTP/1.1 response as text, for a socket the framework no longer answers on (a client
+ * error). `headers` are `name: value` lines in order; a bare `content-length` (any case) is
+ * filled in with the body's byte length.
+ */
+function rawAnswer(status: number, body: string, headers: string[]): string {
+  const lines = headers.map((h) =>
+    h.toLowerCase() === 'content-length' ? `${h}: ${Buffer.byteLength(body)}` : h,
+  );
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
 /** Fastify's own answer to a client error (its `defaultClientErrorHandler`, which is not exported). */
 function genericClientError(err: ConnectionError, socket: Socket): void {
   const [status, message] =
@@ -375,9 +387,7 @@ function genericClientError(err: ConnectionError, socket: Socket): void {
         : [400, 'Client Error'];
   const body = JSON.stringify({ error: STATUS_CODES[status], message, statusCode: status });
   if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`,
-    );
+    socket.write(rawAnswer(status, body, ['Content-Length', 'Content-Type: application/json']));
   }
   socket.destroy(err);
 }
@@ -467,7 +477,12 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       const answer = problemAnswer(apiFamilyOf(req), requestId, bodyCutShort(req.headers['content-length']));
       const body = JSON.stringify(answer.body);
       socket.end(
-        `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\ncontent-type: ${answer.type}; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+        rawAnswer(answer.status, body, [
+          `content-type: ${answer.type}; charset=utf-8`,
+          'content-length',
+          `x-request-id: ${requestId}`,
+          'connection: close',
+        ]),
       );
     },
   });
