@@ -282,6 +282,30 @@ describe('inflow datasets list / get', { timeout: 60_000 }, () => {
     expect(first.stdout.trimEnd().split('\n')).toHaveLength(21);
     expect(first.stderr).toContain('showing the newest 20 datasets');
   });
+
+  it('a dataset name is matched exactly: commas, a * and a name another one extends', async () => {
+    const make = async (name: string) =>
+      (await api.catalog.dataSets.create({ name, schemaRef: { id: schemaId, contentType: XDM_FULL } })).id;
+    const comma = await make('Resolve, with a comma');
+    const star = await make('Resolve * star');
+    await make('Resolve x star');
+    await make('Resolve * star and more');
+    const byComma = await h.json<Obj>(['datasets', 'get', 'Resolve, with a comma']);
+    expect(byComma.code, byComma.stderr).toBe(0);
+    expect(byComma.body.id).toBe(comma);
+    // As a wildcard, the * would also match "Resolve x star".
+    const byStar = await h.json<Obj>(['datasets', 'get', 'Resolve * star']);
+    expect(byStar.code, byStar.stderr).toBe(0);
+    expect(byStar.body.id).toBe(star);
+    const prefix = await h.run(['datasets', 'get', 'Resolve']);
+    expect(prefix.code).toBe(4);
+    expect(prefix.stderr).toContain('no dataset with the id or name "Resolve"');
+    const twice = await make('Resolve, with a comma');
+    const ambiguous = await h.run(['datasets', 'get', 'Resolve, with a comma']);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toContain('2 datasets are named "Resolve, with a comma"');
+    expect(ambiguous.stderr).toContain(twice);
+  });
 });
 
 describe('catalog commands: help and errors', { timeout: 60_000 }, () => {

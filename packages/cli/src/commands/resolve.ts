@@ -28,21 +28,42 @@ export async function resolveByName(
   });
 }
 
-/** A dataset id (24 hex digits), or the name of exactly one dataset. */
+/** The most datasets one name lookup asks for (the Catalog's largest page). */
+const NAME_LOOKUP_LIMIT = 100;
+
+/**
+ * A dataset id (24 hex digits), or the name of exactly one dataset. The name is looked up with
+ * one filtered request, `property=name==…`: the value after `==` is taken verbatim (commas
+ * included), and `*`, the Catalog's wildcard, is written `**` to mean itself (Inflow's rule; Adobe
+ * documents none). Names are compared exactly here too, so a service that reads the value
+ * differently can only find nothing, never the wrong dataset; for a name holding `*` that is
+ * then the whole listing, paged through and compared name by name.
+ */
 export async function resolveDataset(ctx: CommandContext, ref: string): Promise<string> {
   if (/^[0-9a-f]{24}$/i.test(ref)) return ref;
   const client = ctx.client();
-  const matches: string[] = [];
-  const limit = 100;
-  for (let start = 0; start < 100_000; start += limit) {
-    const page = await client.catalog.dataSets.list({ start, limit });
-    for (const d of page) if (d.name === ref) matches.push(d.id);
-    if (page.length < limit) break;
+  const body = await client.send<Record<string, { name?: unknown } | null> | null>({
+    method: 'GET',
+    service: 'catalog',
+    path: '/dataSets',
+    query: { property: `name==${ref.replaceAll('*', '**')}`, properties: 'name', limit: NAME_LOOKUP_LIMIT },
+  });
+  const matches = Object.entries(body ?? {})
+    .filter(([, d]) => d?.name === ref)
+    .map(([id]) => id);
+  if (matches.length === 0 && ref.includes('*')) {
+    for (let start = 0; start < 100_000; start += NAME_LOOKUP_LIMIT) {
+      const page = await client.catalog.dataSets.list({ start, limit: NAME_LOOKUP_LIMIT });
+      for (const d of page) if (d.name === ref) matches.push(d.id);
+      if (page.length < NAME_LOOKUP_LIMIT) break;
+    }
   }
   if (matches.length === 1) return matches[0] as string;
   if (matches.length === 0)
     throw new CliError(`no dataset with the id or name "${ref}"`, { exitCode: EXIT.notFound });
-  throw new CliError(`${matches.length} datasets are named "${ref}"`, {
+  const count =
+    matches.length === NAME_LOOKUP_LIMIT ? `${NAME_LOOKUP_LIMIT} or more` : String(matches.length);
+  throw new CliError(`${count} datasets are named "${ref}"`, {
     exitCode: EXIT.usage,
     fix: `use an id: ${matches.join(', ')}`,
   });
