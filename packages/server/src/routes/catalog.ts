@@ -3,6 +3,7 @@ import { randomHex } from '../crypto.js';
 import { FlowProblem, invalid, notFound } from '../errors.js';
 import { bodyOf, callOf, pageParam, parse, type RouteTable, scopeOf } from '../http/route.js';
 import type { Services } from '../services.js';
+import { isSafeText } from '../store/list-query.js';
 import { type CatalogQuery, parseCatalogFilter, projectOne, runCatalogList } from './catalog-filters.js';
 import { findSchema } from './schema-lookup.js';
 
@@ -83,6 +84,72 @@ function pageOf(q: { start?: unknown; limit?: unknown }): { start: number; limit
     limit: pageParam(q.limit, 'limit', 20, 100),
     start: pageParam(q.start, 'start', 0, 1_000_000_000),
   };
+}
+
+/** How many datasets one `GET /lastBatches` may name (a Catalog page holds at most 100 objects). */
+const LAST_BATCHES_MAX_IDS = 100;
+
+/** A dataset id as `GET /lastBatches` takes it (Inflow's are 24 hex digits, the Catalog's style). */
+const DATASET_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const LAST_BATCHES_PARAMS = ['dataSetId', 'properties'];
+
+const lastBatchesQuery = z.object({
+  dataSetId: z
+    .string()
+    .describe(
+      `Dataset ids, comma separated (at most ${LAST_BATCHES_MAX_IDS}); ids that are not datasets in this sandbox, and datasets without a batch, are left out of the answer`,
+    ),
+  properties: catalogGet.shape.properties,
+});
+
+/**
+ * The dataset ids of `GET /lastBatches?dataSetId=a,b` (repeated parameters add up), without
+ * repeats, in the order given; or a 400 naming what is wrong. Only `dataSetId` and `properties`
+ * are taken: the Catalog's filters and paging of this endpoint are not built, and ignoring one
+ * would answer a different question than the one asked.
+ */
+function lastBatchesIds(query: CatalogQuery): string[] {
+  for (const param of Object.keys(query)) {
+    if (!isSafeText(param)) {
+      throw invalid('query', 'holds a parameter name with a NUL character or a lone surrogate');
+    }
+    if (!LAST_BATCHES_PARAMS.includes(param)) {
+      throw invalid(
+        param.length > 64 ? `${param.slice(0, 61)}…` : param,
+        'is not a parameter of GET /lastBatches in Inflow, which takes dataSetId=id[,id…] and properties=a,b',
+      );
+    }
+  }
+  const raw = query.dataSetId;
+  const values = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  if (values.length === 0 || values.every((v) => v === '')) {
+    throw invalid(
+      'dataSetId',
+      `is required: the datasets to answer for, as one id or a comma list of up to ${LAST_BATCHES_MAX_IDS} (dataSetId=id1,id2)`,
+    );
+  }
+  const ids = new Set<string>();
+  for (const value of values) {
+    for (const id of value.split(',')) {
+      if (!DATASET_ID.test(id)) {
+        const shown =
+          id === '' ? 'an empty id' : `the id ${JSON.stringify(id.length > 64 ? `${id.slice(0, 61)}…` : id)}`;
+        throw invalid(
+          'dataSetId',
+          `holds ${shown}: each id is 1 to 64 letters, digits, - or _, separated by commas`,
+        );
+      }
+      ids.add(id);
+      if (ids.size > LAST_BATCHES_MAX_IDS) {
+        throw invalid(
+          'dataSetId',
+          `names more than ${LAST_BATCHES_MAX_IDS} datasets: ask in several requests`,
+        );
+      }
+    }
+  }
+  return [...ids];
 }
 
 const dataSetCreate = z.strictObject({
@@ -245,6 +312,50 @@ export function registerCatalog(table: RouteTable, services: Services): void {
       const rows = await runCatalogList(services.store.db, 'batches', scope, filter, order, { start, limit });
       // Object keys keep insertion order (batch ids are never integer-like), so the order holds in JSON.
       return Object.fromEntries(rows);
+    },
+  });
+  table.add({
+    method: 'GET',
+    url: '/data/foundation/catalog/lastBatches',
+    operationId: 'listLastBatches',
+    summary:
+      "The last batch of each named dataset, keyed by dataset id: lastBatchId, lastBatchStatus, lastSuccessfulBatchId, lastFailedBatchId (when there is one), imsOrg, sandboxId, and the last batch's created and updated (ms); read from the batches themselves",
+    tag: 'Catalog',
+    auth: 'platform',
+    query: lastBatchesQuery,
+    responses: {
+      200: { description: '{ "<dataSetId>": { lastBatchId, lastBatchStatus, … }, … }' },
+      400: {
+        description:
+          'dataSetId missing, malformed or naming too many datasets; bad properties; another parameter',
+      },
+    },
+    handler: async (req) => {
+      const call = callOf(req);
+      const q = req.query as CatalogQuery;
+      const ids = lastBatchesIds(q);
+      // Checked before the query runs, so a bad properties= is a 400 whatever the datasets hold.
+      if (q.properties !== undefined) projectOne({}, q);
+      const found = await services.store.lastBatches(scopeOf(call), ids);
+      // Object keys keep insertion order (dataset ids are never integer-like), so the order of
+      // dataSetId holds in JSON.
+      return Object.fromEntries(
+        found.map((f) => {
+          const entry = {
+            lastBatchId: f.lastBatchId,
+            lastBatchStatus: f.lastBatchStatus,
+            ...(f.lastSuccessfulBatchId === undefined
+              ? {}
+              : { lastSuccessfulBatchId: f.lastSuccessfulBatchId }),
+            ...(f.lastFailedBatchId === undefined ? {} : { lastFailedBatchId: f.lastFailedBatchId }),
+            imsOrg: call.orgId,
+            sandboxId: call.sandbox.id,
+            created: f.created,
+            updated: f.updated,
+          };
+          return [f.dataSetId, projectOne(entry, q)];
+        }),
+      );
     },
   });
   table.add({

@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
+import { backfillLastBatches } from './resources.js';
 
 /** The metadata database: PGlite in the data dir (or in memory for tests). */
 export type Db = PGlite;
@@ -56,6 +57,9 @@ export async function openDb(dir: string | undefined): Promise<Db> {
   const db = dir ? await PGlite.create(dir) : await PGlite.create();
   for (const sql of MIGRATIONS) await db.exec(sql);
   await db.exec('analyze resources');
+  // Datasets whose batches were all recorded before datasets carried their last batch get the
+  // fields now, before anything records a batch (decision 0012).
+  await backfillLastBatches(db);
   return db;
 }
 

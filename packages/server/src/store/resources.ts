@@ -179,6 +179,32 @@ export class ResourceStore {
       [...LAST_BATCH_FIELDS, 'updated'],
     ]);
   }
+
+  /**
+   * The last batch, last successful batch and last failed batch of each of `datasetIds` (in that
+   * order), read from the batch records themselves (`LAST_BATCHES`), not from the dataset's
+   * fields. Ids that are not datasets in `scope`, and datasets without a batch, are left out.
+   */
+  async lastBatches(scope: Scope, datasetIds: readonly string[]): Promise<LastBatches[]> {
+    const res = await lastBatchesPlan<{
+      data_set_id: string;
+      last_id: string;
+      status: string;
+      created_at: number | string;
+      updated: number | string | null;
+      success_id: string | null;
+      failed_id: string | null;
+    }>(this.db, LAST_BATCHES, [scope.orgId, scope.sandbox, datasetIds]);
+    return res.rows.map((r) => ({
+      dataSetId: r.data_set_id,
+      lastBatchId: r.last_id,
+      lastBatchStatus: r.status,
+      created: Number(r.created_at),
+      updated: Number(r.updated ?? r.created_at),
+      lastSuccessfulBatchId: r.success_id ?? undefined,
+      lastFailedBatchId: r.failed_id ?? undefined,
+    }));
+  }
 }
 
 /**
@@ -237,15 +263,131 @@ next as (
 )
 update resources set
   doc = resources.doc || next.fields,
-  body = '{' || (
-      select string_agg(to_json(e.key)::text || ':' || coalesce((next.fields -> e.key)::text, e.value::text), ','
-        order by e.n)
-      from json_each(coalesce(resources.body, resources.doc::text)::json) with ordinality e(key, value, n)
-    ) || coalesce((
-      select string_agg(',' || to_json(k.key)::text || ':' || (next.fields -> k.key)::text, '' order by k.n)
-      from unnest($9::text[]) with ordinality k(key, n)
-      where next.fields ? k.key and not resources.doc ? k.key
-    ), '') || '}'
+  body = ${bodyWith('next.fields', '$9::text[]')}
 from next
 where resources.kind = 'dataSets' and resources.id = $6::text and resources.org_id = $2::text
   and resources.sandbox = $3::text`;
+
+/**
+ * The SQL text of a dataset row's `body` once `fields` (a jsonb expression) is merged into its
+ * `doc`: fields it has keep their place and take the new value, the others are appended before
+ * the closing brace in the order of `order` (a text[] expression). The row is `resources`.
+ */
+function bodyWith(fields: string, order: string): string {
+  return `'{' || (
+      select string_agg(to_json(e.key)::text || ':' || coalesce((${fields} -> e.key)::text, e.value::text), ','
+        order by e.n)
+      from json_each(coalesce(resources.body, resources.doc::text)::json) with ordinality e(key, value, n)
+    ) || coalesce((
+      select string_agg(',' || to_json(k.key)::text || ':' || (${fields} -> k.key)::text, '' order by k.n)
+      from unnest(${order}) with ordinality k(key, n)
+      where ${fields} ? k.key and not resources.doc ? k.key
+    ), '') || '}'`;
+}
+
+/**
+ * A lateral subquery: the last batches of the dataset whose row is `d`, as one row (`last_id`,
+ * `status`, `created_at`, `updated` of the newest batch, `success_id` of the newest successful
+ * one, `failed_id` of the newest failed one; all null when it has no batch). "Newest" is
+ * `RECORD_BATCH`'s: the newest `created`, ties by the greater id in code point order.
+ *
+ * The dataset's batches are found by a containment on their `relatedObjects` link (the GIN
+ * index, as for `GET /batches?dataSet=`) and read once for all three. Its cost is the dataset's
+ * own batches, whatever else the sandbox holds. A walk of the newest batches of the sandbox (the
+ * plan an `order by created_at limit 1` invites) would read every batch of the sandbox for a
+ * dataset that never failed, or has no batch at all. `lastBatchesPlan` keeps the planner off it.
+ */
+const LAST_OF_DATASET = `lateral (
+    select
+      max(x.id) filter (where x.grp = 1) as last_id,
+      max(x.status) filter (where x.grp = 1) as status,
+      max(x.created_at) filter (where x.grp = 1) as created_at,
+      max(x.updated) filter (where x.grp = 1) as updated,
+      max(x.id) filter (where x.grp = 2) as success_id,
+      max(x.id) filter (where x.grp = 3) as failed_id
+    from (
+      select distinct on (g.grp) g.grp, b.id, b.doc ->> 'status' as status, b.created_at,
+        case when jsonb_typeof(b.doc -> 'updated') = 'number' then (b.doc ->> 'updated')::numeric end as updated
+      from resources b
+      cross join lateral (values (1),
+        (case when b.doc ->> 'status' = 'success' then 2 end),
+        (case when b.doc ->> 'status' = 'failed' then 3 end)) g(grp)
+      where b.kind = 'batches' and b.org_id = d.org_id and b.sandbox = d.sandbox
+        and b.doc @> jsonb_build_object('relatedObjects',
+          jsonb_build_array(jsonb_build_object('type', 'dataSet', 'id', d.id)))
+        and g.grp is not null
+      order by g.grp, b.created_at desc, b.id collate "C" desc
+    ) x
+  )`;
+
+/**
+ * Runs `sql` with the planner's plain and ordered index scans off, so the batches of a dataset
+ * are found through the GIN index (bitmap scans) and never by walking the sandbox's batches in
+ * `resources_scope_created` order (`LAST_OF_DATASET`); as `list-query.ts` does for its filtered
+ * pages. The datasets themselves are still found by their primary key (a bitmap scan of it).
+ */
+async function lastBatchesPlan<T>(db: Db, sql: string, params: unknown[]) {
+  return db.transaction(async (tx) => {
+    await tx.exec('set local enable_indexscan = off; set local enable_seqscan = off');
+    return tx.query<T>(sql, params);
+  });
+}
+
+/**
+ * `backfillLastBatches`: sets the last-batch fields of every dataset that has batches but no
+ * `lastBatchId` (its batches were all recorded before the fields existed), by `RECORD_BATCH`'s
+ * rules: `lastBatchId` and `lastBatchStatus` from the newest batch, `lastSuccessfulBatch` from the
+ * newest successful one (left out when none succeeded). One statement for all of them. The etag,
+ * `updated` and the row's `updated_at` stay; `body` gets the fields appended in the order of $1.
+ * A dataset that has its fields, or no batch, is not written at all, so running it again changes
+ * nothing and leaves no dead row.
+ */
+const BACKFILL_LAST_BATCHES = `
+with found as (
+  select d.id,
+    jsonb_build_object('lastBatchId', last.last_id, 'lastBatchStatus', last.status)
+      || case when last.success_id is null then '{}'::jsonb
+           else jsonb_build_object('lastSuccessfulBatch', last.success_id) end as fields
+  from resources d
+  cross join ${LAST_OF_DATASET} last
+  where d.kind = 'dataSets' and not d.doc ? 'lastBatchId' and last.last_id is not null
+)
+update resources set
+  doc = resources.doc || found.fields,
+  body = ${bodyWith('found.fields', '$1::text[]')}
+from found
+where resources.kind = 'dataSets' and resources.id = found.id`;
+
+/**
+ * Gives the last-batch fields to the datasets whose batches were all recorded before the fields
+ * existed (`BACKFILL_LAST_BATCHES`); run when the store opens. Returns how many it set.
+ */
+export async function backfillLastBatches(db: Db): Promise<number> {
+  const res = await lastBatchesPlan(db, BACKFILL_LAST_BATCHES, [LAST_BATCH_FIELDS]);
+  return res.affectedRows ?? 0;
+}
+
+/** One dataset's entry of `GET /lastBatches`, read from its batches (`lastBatches`). */
+export interface LastBatches {
+  dataSetId: string;
+  lastBatchId: string;
+  lastBatchStatus: string;
+  /** The last batch's `created` and `updated` (ms). */
+  created: number;
+  updated: number;
+  lastSuccessfulBatchId: string | undefined;
+  lastFailedBatchId: string | undefined;
+}
+
+/**
+ * `lastBatches`: for each dataset id of $3 (in that order) that is a dataset in org $1 and
+ * sandbox $2 and has a batch, its last batches (`LAST_OF_DATASET`).
+ */
+const LAST_BATCHES = `
+select d.id as data_set_id, last.last_id, last.status, last.created_at, last.updated,
+  last.success_id, last.failed_id
+from unnest($3::text[]) with ordinality r(id, n)
+join resources d on d.kind = 'dataSets' and d.id = r.id and d.org_id = $1::text and d.sandbox = $2::text
+cross join ${LAST_OF_DATASET} last
+where last.last_id is not null
+order by r.n`;
