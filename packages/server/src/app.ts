@@ -24,7 +24,14 @@ import {
 } from './errors.js';
 import { openApiDocument, RouteTable } from './http/route.js';
 import { registerCatalog } from './routes/catalog.js';
-import { registerCollection } from './routes/collection.js';
+import {
+  BODY_CUT_SHORT,
+  type InletClientErrors,
+  type InletProblem,
+  inletClientProblem,
+  isInletRoute,
+  registerCollection,
+} from './routes/collection.js';
 import { registerConnectionVerbs } from './routes/connection-verbs.js';
 import { connectionsKind } from './routes/connections.js';
 import { registerDataAccess } from './routes/data-access.js';
@@ -321,12 +328,6 @@ function mayExceedBodyLimit(req: FastifyRequest): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
-/**
- * Node's HTTP parser reports a connection that ends in the middle of a request body (fewer
- * bytes than its Content-Length) as this client error, not to the request.
- */
-const BODY_CUT_SHORT = 'HPE_INVALID_EOF_STATE';
-
 /** A body that ended before the length its Content-Length declares (or before its last chunk). */
 function bodyCutShort(declared: string | undefined): FlowProblem {
   return new FlowProblem(
@@ -392,6 +393,27 @@ function genericClientError(err: ConnectionError, socket: Socket): void {
   socket.destroy(err);
 }
 
+/**
+ * The inlet's answer to a client error on an inlet path (decision 0011, addendum "client errors
+ * on inlet paths"), written straight to the socket, which is closed once it is out.
+ */
+function inletClientAnswer(socket: Socket, problem: InletProblem): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(problem.body());
+  socket.end(
+    rawAnswer(problem.status, body, [
+      'content-type: application/json',
+      'content-length',
+      `x-request-id: ${randomUUID()}`,
+      'connection: close',
+    ]),
+  );
+  socket.destroySoon();
+}
+
 /** Builds the server (not yet listening): storage, keys, bootstrap, routes. */
 export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   if (config.dataDir) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -420,8 +442,10 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   const stopStatistics = keepStatisticsFresh(db);
 
   // The request each connection is on (set before its body is read): a client error on the
-  // connection mid-body is about that request.
+  // connection mid-body is about that request. Not for the inlets' fast path, which has no
+  // hooks: the collection routes say what a client error on their paths is about.
   const inFlight = new WeakMap<Socket, InFlight>();
+  let inletClientError: InletClientErrors | undefined;
   // The gateway's claims for a Platform request it let through, for the sandbox check.
   const passed = new WeakMap<FastifyRequest, TokenClaims>();
 
@@ -454,12 +478,25 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
         { code: 'XDM-1460-400', title: 'Invalid request' },
       ),
     // A connection that ends in the middle of a request's body: the family's 400 saying so (the
-    // request itself only sees the connection go). Anything else as Fastify answers it. Either
-    // only when the connection is free for it (`freeToAnswer`: not while an earlier pipelined
-    // request's response is pending); else the connection is just closed.
+    // request itself only sees the connection go). On an inlet path, every client error in the
+    // inlet's shape (the fast path's requests: `inletClientError`). Anything else as Fastify
+    // answers it. Either only when the connection is free for it (`freeToAnswer`: not while an
+    // earlier pipelined request's response is pending); else the connection is just closed.
     clientErrorHandler(err, socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const inlet = inletClientError?.(err, socket);
+      if (inlet === 'handled') return;
+      if (inlet) {
+        inletClientAnswer(socket, inlet);
+        return;
+      }
       const current = inFlight.get(socket);
+      // An inlet route Fastify answers (an id the fast path does not take): the inlet's shape.
+      if (current && !current.req.raw.complete && isInletRoute(current.req.routeOptions.url)) {
+        if (current.reply.raw.headersSent || !freeToAnswer(socket, current)) socket.destroy();
+        else inletClientAnswer(socket, inletClientProblem(err, current.req.headers['content-length']));
+        return;
+      }
       if (err.code !== BODY_CUT_SHORT || !current || current.req.raw.complete) {
         app.log.trace({ err }, 'client error');
         if (freeToAnswer(socket, current)) genericClientError(err, socket);
@@ -553,7 +590,7 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
   registerMappingSets(table, services);
   registerCatalog(table, services);
   registerDataAccess(table, services);
-  registerCollection(app, table, services, config.streaming);
+  inletClientError = registerCollection(app, table, services, config.streaming);
   registerSchemaRegistry(table, services);
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {

@@ -1,5 +1,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  maxHeaderSize,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { verifyToken } from '../crypto.js';
@@ -75,6 +82,82 @@ const badRequest = (message: string) => new InletProblem(400, 'Bad Request', mes
 const invalidMessage = (message: string, cause?: Record<string, unknown>) =>
   new InletProblem(400, 'Invalid XDM Message Format', message, cause);
 
+/**
+ * Node's HTTP parser reports a connection that ends in the middle of a request body (fewer bytes
+ * than its Content-Length, or before its last chunk) as this client error, not to the request.
+ */
+export const BODY_CUT_SHORT = 'HPE_INVALID_EOF_STATE';
+
+/** A client error as Node raises it (its parser's, or its request timeout's), as far as it is read here. */
+export interface ClientError extends Error {
+  code?: string;
+  /** The parser's words for what is wrong. */
+  reason?: string;
+  /** The bytes the parser was given when it failed (parse errors only): a Buffer. */
+  rawPacket?: unknown;
+}
+
+/**
+ * The inlet's answer to a client error about a request on an inlet path: the status Fastify's own
+ * answer has (408, 431, else 400), in the inlet's shape. `declared` is the request's
+ * Content-Length (undefined for a chunked body); `received`, the body bytes read, when known.
+ */
+export function inletClientProblem(
+  err: ClientError,
+  declared: string | undefined,
+  received?: number,
+): InletProblem {
+  switch (err.code) {
+    case BODY_CUT_SHORT: {
+      const ended =
+        declared === undefined
+          ? `${received === undefined ? '' : `after ${received} bytes, `}before its last chunk`
+          : `${received === undefined ? 'before the' : `after ${received} of the`} ${declared} bytes its Content-Length declares`;
+      return badRequest(`The request body ended ${ended}: the connection closed before the rest came`);
+    }
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new InletProblem(
+        408,
+        'Request Timeout',
+        received === undefined
+          ? 'The request did not arrive in time'
+          : `The request body did not arrive in time: ${
+              declared === undefined
+                ? `${received} bytes came, not its last chunk`
+                : `${received} of the ${declared} bytes its Content-Length declares came`
+            }`,
+      );
+    case 'HPE_HEADER_OVERFLOW':
+      return new InletProblem(
+        431,
+        'Request Header Fields Too Large',
+        `The request's headers are larger than ${maxHeaderSize} bytes`,
+      );
+    default:
+      return badRequest(`The request is malformed: ${err.reason ?? err.message}`);
+  }
+}
+
+/**
+ * What the collection routes make of a client error (`registerCollection`'s answer to the app's
+ * client-error handler): `undefined` when it is not known to be about a request on an inlet path;
+ * `'handled'` when they answered it or closed the connection; else the problem to answer with.
+ */
+export type InletClientErrors = (err: ClientError, socket: Socket) => InletProblem | 'handled' | undefined;
+
+/** Whether a route (Fastify's pattern) is one of the inlets'. */
+export const isInletRoute = (url: string | undefined): boolean => url?.startsWith(COLLECTION) === true;
+
+/**
+ * Handed to a request the fast path is reading (as an `error` event, which it listens to anyway)
+ * by the client-error handler: a client error on its connection, which it answers.
+ */
+class ClientErrorNotice extends Error {
+  constructor(readonly error: ClientError) {
+    super(error.message);
+  }
+}
+
 /** The raw request body; no enumerable fields, so generic body walkers see an empty object. */
 class RawBody {
   readonly #bytes: Buffer;
@@ -139,7 +222,7 @@ export function registerCollection(
   table: RouteTable,
   services: Services,
   options: StreamingOptions = {},
-): void {
+): InletClientErrors {
   const ids = new XactionIds();
   let streaming: Streaming | undefined;
   const ready = () => streaming as Streaming;
@@ -728,7 +811,9 @@ export function registerCollection(
     const length = headers['content-length'];
     const hasBody = length !== undefined ? length !== '0' : headers['transfer-encoding'] !== undefined;
     const refuse = (problem: InletProblem) => {
-      // What is left of the body is read and dropped, so the connection can be reused.
+      // What is left of the body is read and dropped, so the connection can be reused. Until it
+      // is, a client error on the connection is about this request, which has its answer.
+      if (hasBody) answeredEarly.set(req.socket, req);
       req.resume();
       writeAnswer(res, problemAnswer(problem));
     };
@@ -767,8 +852,66 @@ export function registerCollection(
     req.on('end', () => {
       if (!over) run(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     });
-    // A client that goes away mid-body gets nothing (and nothing is logged for it).
-    req.on('error', () => {});
+    // A client that goes away mid-body gets nothing (and nothing is logged for it). A client
+    // error on the connection while the body is read is handed here by `clientError`, and
+    // answered with what this request knows: how much of its body came. (This listener is the
+    // way in because it is there anyway: nothing is kept per request for a client error.)
+    req.on('error', (error) => {
+      if (!(error instanceof ClientErrorNotice)) return;
+      const problem = inletClientProblem(error.error, headers['content-length'], size + req.readableLength);
+      writeAnswer(res, problemAnswer(problem), true);
+    });
+  }
+
+  /** Requests the fast path answered before reading their body (which it then drops), by connection. */
+  const answeredEarly = new WeakMap<Socket, IncomingMessage>();
+  let installed = false;
+
+  /** Whether the fast path takes `req` (as `installFastPath` decides). */
+  const takes = (req: IncomingMessage): boolean =>
+    installed &&
+    req.method === 'POST' &&
+    req.url?.startsWith(COLLECTION) === true &&
+    routeOf(req.url) !== undefined;
+
+  /**
+   * A client error (Node's parser's, or its request timeout's) on a connection, when it is known
+   * to be about a request on an inlet path (see `InletClientErrors`). The fast path's requests
+   * never pass Fastify's hooks, so what the error is about is found from the connection:
+   * - the response the connection is writing, when its request is still being read, is that
+   *   request's (HTTP/1.1 answers go in order: a later request cannot be read before it). One
+   *   the fast path takes, not yet answered, is handed the error to answer; one already answered
+   *   (refused before its body was read) gets no second answer: the connection is closed.
+   * - with no response on the connection, a request the fast path answered early and is still
+   *   dropping the body of: closed too.
+   * - with no request on the connection yet, the parser's bytes, when they are all the connection
+   *   sent (so they start with its first request line): an inlet path's head that overflowed or
+   *   is malformed gets the inlet's answer, returned for the app to write.
+   * Anything else (a request behind an earlier one's pending answer, whose path is not known
+   * here) is left to the app, which closes the connection then.
+   */
+  function clientError(err: ClientError, socket: Socket): InletProblem | 'handled' | undefined {
+    if (!installed) return undefined;
+    const writing = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (writing) {
+      const req = writing.req;
+      if (req.complete || !takes(req)) return undefined;
+      if (writing.headersSent) socket.destroy();
+      else if (req.listenerCount('error') > 0) req.emit('error', new ClientErrorNotice(err));
+      else return inletClientProblem(err, req.headers['content-length']);
+      return 'handled';
+    }
+    const early = answeredEarly.get(socket);
+    if (early && !early.complete) {
+      socket.destroy();
+      return 'handled';
+    }
+    const packet = err.rawPacket;
+    if (!Buffer.isBuffer(packet) || socket.bytesRead !== packet.length) return undefined;
+    const lineEnd = packet.indexOf(10);
+    const line = packet.toString('latin1', 0, lineEnd < 0 ? 0 : lineEnd);
+    const target = /^POST (\/collection\/[^ \r]+)[ \r]/.exec(line)?.[1];
+    return target !== undefined && routeOf(target) ? inletClientProblem(err, undefined) : undefined;
   }
 
   /**
@@ -780,6 +923,7 @@ export function registerCollection(
     if (listeners.length !== 1) return;
     const fastify = listeners[0] as (req: IncomingMessage, res: ServerResponse) => void;
     server.removeListener('request', fastify);
+    installed = true;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const url = req.url ?? '';
       if (req.method === 'POST' && url.startsWith(COLLECTION)) {
@@ -826,6 +970,7 @@ export function registerCollection(
   app.decorate('streaming', {
     getter: () => streaming,
   });
+  return clientError;
 }
 
 const COLLECTION = '/collection/';
