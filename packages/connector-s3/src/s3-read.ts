@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { createClient, S3Error, s3Failure } from './s3-client.js';
 import type { S3Credentials, S3SourceParams } from './s3-credentials.js';
 import { listPages } from './s3-explore.js';
-import { type FileFormat, fileRecords, formatOf, getBody, type S3Object } from './s3-format.js';
+import { discardBody, type FileFormat, fileRecords, formatOf, getBody, type S3Object } from './s3-format.js';
 import { checkScope, displayPath, globMatcher, hasGlob, parsePath } from './s3-path.js';
 
 /**
@@ -368,10 +368,7 @@ export async function* readFiles(
     throw s3Failure(error, credentials, doing);
   } finally {
     // Aborted, failed or stopped early: the request made ahead is never read.
-    next?.body.then(
-      (body) => body.destroy(),
-      () => {},
-    );
+    next?.body.then(discardBody, () => {});
     client.destroy();
   }
 }

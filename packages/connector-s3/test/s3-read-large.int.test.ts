@@ -61,7 +61,8 @@ beforeAll(async () => {
   size = body.length;
   await put(client, bucket, 'big/events.csv', body);
   dir = await mkdtemp(join(ROOT, 'node_modules', '.inflow-s3-large-'));
-  // Bundled from the sources, as the tests run them; the SDK, hyparquet and zod stay packages.
+  // Bundled from the sources, as the tests run them; the SDK (and its undici handler), hyparquet
+  // and zod stay packages.
   await build({
     entryPoints: [join(ROOT, 'packages/connector-s3/src/index.ts')],
     outfile: join(dir, 'connector.mjs'),
@@ -69,7 +70,7 @@ beforeAll(async () => {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    external: ['@aws-sdk/*', 'hyparquet', 'zod'],
+    external: ['@aws-sdk/*', '@smithy/*', 'hyparquet', 'zod'],
     alias: { '@inflow/core': join(ROOT, 'packages/core/src/index.ts') },
     define: { __INFLOW_CORE_VERSION__: '"0.0.0-test"' },
     logLevel: 'error',
