@@ -1,6 +1,6 @@
 import { invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { isSafeText, NUMBER, Params } from '../store/list-query.js';
+import { isSafeText, NUMBER, Params, queryWithBitmapScans, WINDOW_ROWS } from '../store/list-query.js';
 import type { Scope } from '../store/resources.js';
 
 /**
@@ -619,9 +619,22 @@ function likePattern(value: string): string {
 // SQL
 
 /**
+ * How a listing statement finds its rows (`runCatalogList` chooses):
+ * - undefined: as the planner likes; the statement holds the scope and the conditions alone.
+ * - `{ walk: n }`: the conditions run over only the first `n` rows of the scope in `order` (a
+ *   walk of `resources_scope_created` that stops there, or sooner once the page is full).
+ * - `'lookup'`: the GIN index `resources_doc` finds the objects that hold the conditions'
+ *   containments; scope and conditions are checked on those, and only those are sorted. The
+ *   containments sit in a subquery behind `offset 0`, which the planner neither merges into the
+ *   statement nor pushes the scope into, so no btree index on the scope can stand in for the GIN
+ *   index (without fresh statistics the planner prefers one, and reads the whole scope).
+ */
+export type CatalogPlan = { walk: number } | 'lookup';
+
+/**
  * The listing statement: scope, filters, `order` (a fixed fragment from `catalogOrder`), then
- * `limit`/`offset`. Rows are `{ id, body }`, body the stored JSON text (projected when
- * `properties` is given, keeping the stored field order).
+ * `limit`/`offset`, found as `plan` says. Rows are `{ id, body }`, body the stored JSON text
+ * (projected when `properties` is given, keeping the stored field order).
  */
 export function catalogListSql(
   kind: CatalogKind,
@@ -629,12 +642,26 @@ export function catalogListSql(
   filter: CatalogFilter,
   order: string,
   page: { start: number; limit: number },
+  plan?: CatalogPlan,
 ): { text: string; params: unknown[] } {
   const p = new Params();
-  const where = [
+  const inScope = [
     `kind = ${p.add(kind)}`,
     `org_id = ${p.add(scope.orgId)}`,
     `sandbox = ${p.add(scope.sandbox)}`,
+  ];
+  let from = 'resources';
+  if (plan === 'lookup') {
+    const found = lookupDocs(filter).map((docs) => anyContains(docs, p));
+    from = `(select * from resources where ${found.join(' and ')} offset 0) as found`;
+  } else if (plan) {
+    // A subquery, not a materialized CTE: the walk streams through the conditions and stops as
+    // soon as the page is full.
+    from = `(select * from resources where ${inScope.join(' and ')}
+        order by ${order} limit ${p.add(plan.walk)}) as walked`;
+  }
+  const where = [
+    ...(plan && plan !== 'lookup' ? [] : inScope),
     ...filter.conditions.map((c) => conditionSql(c, p)),
   ];
   const body = filter.properties
@@ -643,10 +670,132 @@ export function catalogListSql(
          where e.key = any(${p.add(filter.properties)}::text[]))::text`
     : 'coalesce(body, doc::text)';
   return {
-    text: `select id, ${body} as body from resources where ${where.join(' and ')}
+    text: `select id, ${body} as body from ${from}${where.length ? ` where ${where.join(' and ')}` : ''}
            order by ${order} limit ${p.add(page.limit)} offset ${p.add(page.start)}`,
     params: p.values,
   };
+}
+
+/**
+ * The most documents a lookup asks the GIN index for, once it has the conditions' fewest
+ * (`lookupDocs`). Any one condition's containment finds every object the listing keeps; more of
+ * them find fewer objects to read, but each document is an index search.
+ */
+const MAX_LOOKUP_DOCS = 32;
+
+/**
+ * The containments a lookup finds its objects by (all must hold, one document of each): the
+ * conditions' with the fewest documents first, as many as `MAX_LOOKUP_DOCS` allows, and at least
+ * one.
+ */
+function lookupDocs(filter: CatalogFilter): string[][] {
+  const all = filter.conditions
+    .map(containmentOf)
+    .filter((docs): docs is string[] => docs !== undefined)
+    .sort((a, b) => a.length - b.length);
+  let total = 0;
+  return all.filter((docs, i) => {
+    total += docs.length;
+    return i === 0 || total <= MAX_LOOKUP_DOCS;
+  });
+}
+
+/** `doc` contains one of `docs` (JSON texts): the GIN index `resources_doc` finds these. */
+function anyContains(docs: string[], p: Params): string {
+  return `(${docs.map((d) => `doc @> ${p.add(d)}::jsonb`).join(' or ')})`;
+}
+
+/**
+ * The most colons a `tags=` token may hold and still be looked up through the GIN index: the tag
+ * name may end at any of them, and each adds up to four documents to look up.
+ */
+const MAX_TAG_SPLITS = 8;
+
+/**
+ * Documents (JSON texts) such that every object the condition keeps contains at least one of
+ * them, or undefined when there are none: a negation, a `*` wildcard, a range, a regex, a field's
+ * presence or absence. The GIN index `resources_doc` (`jsonb_path_ops`) finds the objects that
+ * contain a document, so a selective condition need not read every object of the sandbox.
+ * - `dataSet=a,b`: the batch's `relatedObjects` link (the condition is this containment).
+ * - `field=a,b` and `property=field==a`: `{field: "a"}`, plus `{field: a}` when `a` is a number
+ *   (jsonb compares numbers by value, as the condition does) or `true`/`false`. For `name`,
+ *   values with a `*` wildcard have none; `**` is a literal `*`.
+ * - `tags=k:v` with no wildcard in `v`: for each colon the tag name may end at, the tag holding
+ *   `v` as an element of its array or as its single value, as a string and, when `v` is a number
+ *   or `true`/`false`, as that too (the condition compares an element's text, and jsonb compares
+ *   numbers by value, so `5.0` is among the objects found for `5` and the condition drops it).
+ *   A `v` that reads as other JSON (an object, an array, a number written otherwise) has none:
+ *   an element of that type may have `v` as its text.
+ * Objects found are a superset: the condition itself still decides.
+ */
+function containmentOf(c: Condition): string[] | undefined {
+  switch (c.kind) {
+    case 'dataSet':
+      return c.negate ? undefined : dataSetDocs(c.ids);
+    case 'equals':
+      return c.negate ? undefined : equalsContainment(c.field, c.values);
+    case 'tag':
+      return tagContainment(c.token);
+    default:
+      return undefined;
+  }
+}
+
+/** A batch's link to each of the datasets `ids`, as in its `relatedObjects`. */
+function dataSetDocs(ids: string[]): string[] {
+  return ids.map((id) => JSON.stringify({ relatedObjects: [{ type: 'dataSet', id }] }));
+}
+
+function equalsContainment(field: string, values: string[]): string[] | undefined {
+  const key = JSON.stringify(field);
+  const docs: string[] = [];
+  for (const value of values) {
+    const text = field === 'name' ? literalOf(value) : value;
+    if (text === undefined) return undefined;
+    docs.push(`{${key}:${JSON.stringify(text)}}`);
+    if (value === 'true' || value === 'false' || NUMBER.test(value)) docs.push(`{${key}:${value}}`);
+  }
+  return docs;
+}
+
+function tagContainment(token: string): string[] | undefined {
+  const docs: string[] = [];
+  let splits = 0;
+  for (let at = token.indexOf(':', 1); at >= 0; at = token.indexOf(':', at + 1)) {
+    if (++splits > MAX_TAG_SPLITS) return undefined;
+    const key = JSON.stringify(token.slice(0, at));
+    const value = literalOf(token.slice(at + 1));
+    if (value === undefined) return undefined;
+    const forms = [JSON.stringify(value)];
+    if (value === 'true' || value === 'false' || NUMBER.test(value)) forms.push(value);
+    else if (readsAsJson(value)) return undefined;
+    for (const form of forms) docs.push(`{"tags":{${key}:[${form}]}}`, `{"tags":{${key}:${form}}}`);
+  }
+  return docs;
+}
+
+/** A Catalog wildcard value without its wildcards (`**` is a literal `*`), or undefined if it has one. */
+function literalOf(value: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charAt(i);
+    if (c === '*') {
+      if (value.charAt(i + 1) !== '*') return undefined;
+      i++;
+    }
+    out += c;
+  }
+  return out;
+}
+
+/** `value` parses as JSON to something other than a string or null. */
+function readsAsJson(value: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return parsed !== null && typeof parsed !== 'string';
+  } catch {
+    return false;
+  }
 }
 
 function conditionSql(c: Condition, p: Params): string {
@@ -672,8 +821,7 @@ function conditionSql(c: Condition, p: Params): string {
     }
     case 'dataSet': {
       // Containment, so the GIN index on doc finds the batches.
-      const docs = c.ids.map((id) => JSON.stringify({ relatedObjects: [{ type: 'dataSet', id }] }));
-      const anyOf = `(${docs.map((d) => `doc @> ${p.add(d)}::jsonb`).join(' or ')})`;
+      const anyOf = anyContains(dataSetDocs(c.ids), p);
       return c.negate ? `not ${anyOf}` : anyOf;
     }
     case 'tag':
@@ -748,6 +896,27 @@ function tagSql(token: string, segments: string[], p: Params): string {
 // ---------------------------------------------------------------------------------------------
 // Running
 
+/**
+ * Rows a walk of the scope in `resources_scope_created` order reads, per row the page needs
+ * (`start + limit`), before the listing turns to the GIN index instead; at least
+ * `MIN_WALK_ROWS` and at most `WINDOW_ROWS` (list-query.ts). A filter that keeps fewer than one
+ * object in `WALK_ROWS_PER_ROW` at the top of the order is looked up through the index.
+ */
+const WALK_ROWS_PER_ROW = 50;
+const MIN_WALK_ROWS = 500;
+
+/**
+ * How many rows of the scope a walk in `order` may read before the GIN index takes over, or
+ * undefined when no index gives that order (the rows are sorted anyway) or the page lies too
+ * deep for a walk to be cheap.
+ */
+function walkRows(order: string, page: { start: number; limit: number }): number | undefined {
+  if (!order.startsWith('created_at ')) return undefined;
+  const needed = page.start + page.limit;
+  const rows = Math.min(WINDOW_ROWS, Math.max(MIN_WALK_ROWS, WALK_ROWS_PER_ROW * needed));
+  return needed < rows ? rows : undefined;
+}
+
 /** SQLSTATE 2201B: invalid_regular_expression. */
 function isInvalidRegex(e: unknown): e is { message?: string } {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === '2201B';
@@ -759,6 +928,17 @@ function isInvalidRegex(e: unknown): e is { message?: string } {
  * PGlite answers a regex too big to compile (PostgreSQL: "regular expression is too complex")
  * with no row and no error, and a listing using it may then spin: that is a 400 too, although
  * `REGEX_BUDGET` keeps such patterns from getting this far.
+ *
+ * The plan (decision 0012, addendum "Catalog listings and their plans"): PGlite's planner cannot
+ * be relied on to tell a selective containment from an unselective one (it estimates one from a
+ * sample of whole documents, and knows nothing of the rows added since the last `analyze`, when
+ * it walks the whole scope), so with a condition the GIN index can serve (`containmentOf`) the
+ * listing chooses. In `created` order it first walks the newest (or oldest) `walkRows` rows of
+ * the scope; a full page there is the right page, found at the cost of a plain walk. Otherwise,
+ * and for orders no index gives, the GIN index finds the matching objects (`lookupDocs`,
+ * `queryWithBitmapScans`) and only those are sorted. Without such a condition, or with `batch=`
+ * (the primary key finds those, and the planner knows it), the planner's own plan stands: the
+ * ordered walk with its limit, or a sort of the scope.
  */
 export async function runCatalogList(
   db: Db,
@@ -778,11 +958,30 @@ export async function runCatalogList(
       throw invalid('property', `${safeName(source)}: regular expression is too complex`);
     }
   }
-  const sql = catalogListSql(kind, scope, filter, order, page);
-  const res = await db.query<{ id: string; body: string }>(sql.text, sql.params).catch((e: unknown) => {
-    throw isInvalidRegex(e) ? invalid('property', e.message ?? 'invalid regular expression') : e;
-  });
-  return res.rows.map((row) => [
+  type Row = { id: string; body: string };
+  const run = async (sql: { text: string; params: unknown[] }, bitmap: boolean) => {
+    const res = await (bitmap
+      ? queryWithBitmapScans<Row>(db, sql)
+      : db.query<Row>(sql.text, sql.params)
+    ).catch((e: unknown) => {
+      throw isInvalidRegex(e) ? invalid('property', e.message ?? 'invalid regular expression') : e;
+    });
+    return res.rows;
+  };
+  let rows: Row[] | undefined;
+  // `batch=a,b` names its rows: the primary key finds them, and the planner knows it.
+  const byId = filter.conditions.some((c) => c.kind === 'ids' && !c.negate);
+  if (byId || !filter.conditions.some((c) => containmentOf(c) !== undefined)) {
+    rows = await run(catalogListSql(kind, scope, filter, order, page), false);
+  } else {
+    const walk = walkRows(order, page);
+    if (walk !== undefined) {
+      const found = await run(catalogListSql(kind, scope, filter, order, page, { walk }), false);
+      if (found.length === page.limit) rows = found;
+    }
+    rows ??= await run(catalogListSql(kind, scope, filter, order, page, 'lookup'), true);
+  }
+  return rows.map((row) => [
     row.id,
     withoutId(JSON.parse(row.body) as Record<string, unknown>, filter.properties),
   ]);

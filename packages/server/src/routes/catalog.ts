@@ -75,6 +75,11 @@ export function catalogOrder(kind: 'dataSets' | 'batches', orderBy: string | str
     );
   }
   const dir = match[1] === 'desc' ? 'desc' : 'asc';
+  // The columns are never null, and `nulls last` on them would keep the planner from reading
+  // `resources_scope_created` backwards for desc:created: it would sort the whole scope for a
+  // page of 20 (decision 0012, addendum "Catalog listings and their plans").
+  if (column === 'created_at') return `created_at ${dir}, id ${dir}`;
+  if (column === 'id') return `id ${dir}`;
   return `${column} ${dir} nulls last, created_at ${dir}, id ${dir}`;
 }
 

@@ -150,9 +150,20 @@ async function pageRows(db: Db, spec: ListSpec, scope: ListScope, request: ListR
     // A short page is the whole answer when the window held every remaining row.
     if ((await windowCount(db, spec, scope, request)) < WINDOW_ROWS) return found;
   }
+  return queryWithBitmapScans<PageRow>(db, sql);
+}
+
+/**
+ * Runs `sql` with the planner's plain and ordered index scans and its sequential scans off, so
+ * that it finds rows through bitmap scans: the GIN index `resources_doc` for a containment
+ * (`doc @> …`), then a sort of the rows found. The planner, left alone, may instead walk the
+ * scope in `resources_scope_created` order and filter every row (see `pageRows`). Also used by
+ * the Catalog's listings (routes/catalog-filters.ts).
+ */
+export async function queryWithBitmapScans<T>(db: Db, sql: ListSql) {
   return db.transaction(async (tx) => {
     await tx.exec('set local enable_indexscan = off; set local enable_seqscan = off');
-    return tx.query<PageRow>(sql.text, sql.params);
+    return tx.query<T>(sql.text, sql.params);
   });
 }
 
