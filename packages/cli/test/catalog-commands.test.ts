@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { FlowServiceClient, ImsServerToServerTokenProvider } from '@inflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -293,10 +294,19 @@ describe('inflow datasets list / get', { timeout: 60_000 }, () => {
     const byComma = await h.json<Obj>(['datasets', 'get', 'Resolve, with a comma']);
     expect(byComma.code, byComma.stderr).toBe(0);
     expect(byComma.body.id).toBe(comma);
-    // As a wildcard, the * would also match "Resolve x star".
+    // As a wildcard, the * would also match "Resolve x star". Over 100 datasets exist by now, so
+    // paging through them would take more than one request: the lookup takes one, filtered.
+    const listings: string[] = [];
+    const record = (req: IncomingMessage) => {
+      const url = new URL(req.url ?? '/', 'http://cli.test');
+      if (url.pathname.endsWith('/dataSets')) listings.push(url.searchParams.get('property') ?? '');
+    };
+    h.server.app.server.on('request', record);
     const byStar = await h.json<Obj>(['datasets', 'get', 'Resolve * star']);
+    h.server.app.server.off('request', record);
     expect(byStar.code, byStar.stderr).toBe(0);
     expect(byStar.body.id).toBe(star);
+    expect(listings).toEqual(['name==Resolve ** star']);
     const prefix = await h.run(['datasets', 'get', 'Resolve']);
     expect(prefix.code).toBe(4);
     expect(prefix.stderr).toContain('no dataset with the id or name "Resolve"');

@@ -36,8 +36,8 @@ const NAME_LOOKUP_LIMIT = 100;
  * one filtered request, `property=name==…`: the value after `==` is taken verbatim (commas
  * included), and `*`, the Catalog's wildcard, is written `**` to mean itself (Inflow's rule; Adobe
  * documents none). Names are compared exactly here too, so a service that reads the value
- * differently can only find nothing, never the wrong dataset; for a name holding `*` that is
- * then the whole listing, paged through and compared name by name.
+ * differently finds nothing rather than the wrong dataset; when the lookup finds nothing, the
+ * listing is paged through and compared name by name before the name is called unknown.
  */
 export async function resolveDataset(ctx: CommandContext, ref: string): Promise<string> {
   if (/^[0-9a-f]{24}$/i.test(ref)) return ref;
@@ -51,7 +51,7 @@ export async function resolveDataset(ctx: CommandContext, ref: string): Promise<
   const matches = Object.entries(body ?? {})
     .filter(([, d]) => d?.name === ref)
     .map(([id]) => id);
-  if (matches.length === 0 && ref.includes('*')) {
+  if (matches.length === 0) {
     for (let start = 0; start < 100_000; start += NAME_LOOKUP_LIMIT) {
       const page = await client.catalog.dataSets.list({ start, limit: NAME_LOOKUP_LIMIT });
       for (const d of page) if (d.name === ref) matches.push(d.id);
