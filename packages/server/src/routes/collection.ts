@@ -859,6 +859,9 @@ export function registerCollection(
     req.on('error', (error) => {
       if (!(error instanceof ClientErrorNotice)) return;
       const problem = inletClientProblem(error.error, headers['content-length'], size + req.readableLength);
+      // Answered: a rest of the body that still arrives is not run (no second answer).
+      over = true;
+      chunks.length = 0;
       writeAnswer(res, problemAnswer(problem), true);
     });
   }
