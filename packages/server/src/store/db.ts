@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import { backfillLastBatches } from './resources.js';
+import { backfillLastBatches, batchDataset } from './resources.js';
 
 /** The metadata database: PGlite in the data dir (or in memory for tests). */
 export type Db = PGlite;
@@ -50,6 +50,21 @@ const MIGRATIONS = [
   // fastupdate off: PGlite has no autovacuum to flush a GIN pending list, and a long pending list
   // makes the planner skip the index.
   'create index if not exists resources_doc on resources using gin (doc jsonb_path_ops) with (fastupdate = off)',
+  // A dataset's newest batch, newest successful and newest failed one: each is the first entry of
+  // a backward walk of one of these (`LAST_OF_DATASET` in resources.ts, decision 0012). The order
+  // is `RECORD_BATCH`'s "newest": `created_at`, ties by id in code point order (`collate "C"`).
+  // `is not null` in the predicate keeps them out of every other statement: only one that
+  // compares a batch's dataset proves it, so a Catalog listing of batches, which has the same
+  // scope columns first, is never planned on them (a scan of the scope's batches and a sort).
+  `create index if not exists resources_batch_dataset on resources
+     (org_id, sandbox, ${batchDataset('doc')}, created_at, id collate "C")
+     where kind = 'batches' and ${batchDataset('doc')} is not null`,
+  `create index if not exists resources_batch_dataset_success on resources
+     (org_id, sandbox, ${batchDataset('doc')}, created_at, id collate "C")
+     where kind = 'batches' and ${batchDataset('doc')} is not null and doc ->> 'status' = 'success'`,
+  `create index if not exists resources_batch_dataset_failed on resources
+     (org_id, sandbox, ${batchDataset('doc')}, created_at, id collate "C")
+     where kind = 'batches' and ${batchDataset('doc')} is not null and doc ->> 'status' = 'failed'`,
 ];
 
 /** Opens (creating if needed) the database at `dir`, or in memory when `dir` is undefined. */

@@ -186,7 +186,7 @@ export class ResourceStore {
    * fields. Ids that are not datasets in `scope`, and datasets without a batch, are left out.
    */
   async lastBatches(scope: Scope, datasetIds: readonly string[]): Promise<LastBatches[]> {
-    const res = await lastBatchesPlan<{
+    const res = await this.db.query<{
       data_set_id: string;
       last_id: string;
       status: string;
@@ -194,7 +194,7 @@ export class ResourceStore {
       updated: number | string | null;
       success_id: string | null;
       failed_id: string | null;
-    }>(this.db, LAST_BATCHES, [scope.orgId, scope.sandbox, datasetIds]);
+    }>(LAST_BATCHES, [scope.orgId, scope.sandbox, datasetIds]);
     return res.rows.map((r) => ({
       dataSetId: r.data_set_id,
       lastBatchId: r.last_id,
@@ -286,52 +286,57 @@ function bodyWith(fields: string, order: string): string {
 }
 
 /**
- * A lateral subquery: the last batches of the dataset whose row is `d`, as one row (`last_id`,
- * `status`, `created_at`, `updated` of the newest batch, `success_id` of the newest successful
- * one, `failed_id` of the newest failed one; all null when it has no batch). "Newest" is
- * `RECORD_BATCH`'s: the newest `created`, ties by the greater id in code point order.
- *
- * The dataset's batches are found by a containment on their `relatedObjects` link (the GIN
- * index, as for `GET /batches?dataSet=`) and read once for all three. Its cost is the dataset's
- * own batches, whatever else the sandbox holds. A walk of the newest batches of the sandbox (the
- * plan an `order by created_at limit 1` invites) would read every batch of the sandbox for a
- * dataset that never failed, or has no batch at all. `lastBatchesPlan` keeps the planner off it.
+ * The id of the dataset a batch row's `doc` (an SQL expression) belongs to: the `id` of its
+ * `relatedObjects` entry of type `dataSet`, as text (null when it has none). Every batch names
+ * exactly one (the lake's `record` in `datasets/writer.ts`). The indexes of `openDb`
+ * (`resources_batch_dataset*`) are built on this expression, and a query uses them only when it
+ * writes the very same one. `jsonb_path_query_first` is immutable, and in lax mode a document of
+ * another shape gives null instead of an error, so no batch write fails on it.
  */
-const LAST_OF_DATASET = `lateral (
-    select
-      max(x.id) filter (where x.grp = 1) as last_id,
-      max(x.status) filter (where x.grp = 1) as status,
-      max(x.created_at) filter (where x.grp = 1) as created_at,
-      max(x.updated) filter (where x.grp = 1) as updated,
-      max(x.id) filter (where x.grp = 2) as success_id,
-      max(x.id) filter (where x.grp = 3) as failed_id
-    from (
-      select distinct on (g.grp) g.grp, b.id, b.doc ->> 'status' as status, b.created_at,
-        case when jsonb_typeof(b.doc -> 'updated') = 'number' then (b.doc ->> 'updated')::numeric end as updated
-      from resources b
-      cross join lateral (values (1),
-        (case when b.doc ->> 'status' = 'success' then 2 end),
-        (case when b.doc ->> 'status' = 'failed' then 3 end)) g(grp)
-      where b.kind = 'batches' and b.org_id = d.org_id and b.sandbox = d.sandbox
-        and b.doc @> jsonb_build_object('relatedObjects',
-          jsonb_build_array(jsonb_build_object('type', 'dataSet', 'id', d.id)))
-        and g.grp is not null
-      order by g.grp, b.created_at desc, b.id collate "C" desc
-    ) x
-  )`;
+export function batchDataset(doc: string): string {
+  return `(jsonb_path_query_first(${doc}, '$.relatedObjects[*] ? (@.type == "dataSet").id') #>> '{}')`;
+}
 
 /**
- * Runs `sql` with the planner's plain and ordered index scans off, so the batches of a dataset
- * are found through the GIN index (bitmap scans) and never by walking the sandbox's batches in
- * `resources_scope_created` order (`LAST_OF_DATASET`); as `list-query.ts` does for its filtered
- * pages. The datasets themselves are still found by their primary key (a bitmap scan of it).
+ * The newest batch of the dataset whose row is `d`, with `status` null, or the newest one with
+ * that status; as a subquery of at most one row. "Newest" is `RECORD_BATCH`'s: the newest
+ * `created`, ties by the greater id in code point order. The conditions and the order are those
+ * of one of the indexes `resources_batch_dataset`, `_success` and `_failed` (`openDb`), `id`
+ * under the same `collate "C"`: the planner walks it backwards from the dataset's newest entry
+ * and stops there, one index descent whatever the dataset's or the sandbox's batch count. No
+ * planner switch is needed for that, with or without fresh statistics
+ * (`last-batches-plans.test.ts`).
  */
-async function lastBatchesPlan<T>(db: Db, sql: string, params: unknown[]) {
-  return db.transaction(async (tx) => {
-    await tx.exec('set local enable_indexscan = off; set local enable_seqscan = off');
-    return tx.query<T>(sql, params);
-  });
+function newestBatch(status: 'success' | 'failed' | null, columns: string): string {
+  return `select ${columns}
+      from resources b
+      where b.kind = 'batches' and b.org_id = d.org_id and b.sandbox = d.sandbox
+        and ${batchDataset('b.doc')} = d.id${status ? ` and b.doc ->> 'status' = '${status}'` : ''}
+      order by b.created_at desc, b.id collate "C" desc
+      limit 1`;
 }
+
+/**
+ * The last batches of the dataset whose row is `d`, joined to it: `last` (its newest batch:
+ * `last.id`, `last.status`, `last.created_at`, and `last.updated`, the batch document's
+ * `updated` when it is a number), `ok.id` (its newest successful batch) and `ko.id` (its newest
+ * failed batch), each null when there is none. A dataset without a batch has no row. Three
+ * `newestBatch` lookups, each one index descent (decision 0012, addendum "GET /lastBatches in
+ * three index lookups").
+ */
+const LAST_OF_DATASET = `cross join lateral (
+    ${newestBatch(
+      null,
+      `b.id, b.doc ->> 'status' as status, b.created_at,
+        case when jsonb_typeof(b.doc -> 'updated') = 'number' then (b.doc ->> 'updated')::numeric end as updated`,
+    )}
+  ) last
+  left join lateral (
+    ${newestBatch('success', 'b.id')}
+  ) ok on true
+  left join lateral (
+    ${newestBatch('failed', 'b.id')}
+  ) ko on true`;
 
 /**
  * `backfillLastBatches`: sets the last-batch fields of every dataset that has batches but no
@@ -345,12 +350,12 @@ async function lastBatchesPlan<T>(db: Db, sql: string, params: unknown[]) {
 const BACKFILL_LAST_BATCHES = `
 with found as (
   select d.id,
-    jsonb_build_object('lastBatchId', last.last_id, 'lastBatchStatus', last.status)
-      || case when last.success_id is null then '{}'::jsonb
-           else jsonb_build_object('lastSuccessfulBatch', last.success_id) end as fields
+    jsonb_build_object('lastBatchId', last.id, 'lastBatchStatus', last.status)
+      || case when ok.id is null then '{}'::jsonb
+           else jsonb_build_object('lastSuccessfulBatch', ok.id) end as fields
   from resources d
-  cross join ${LAST_OF_DATASET} last
-  where d.kind = 'dataSets' and not d.doc ? 'lastBatchId' and last.last_id is not null
+  ${LAST_OF_DATASET}
+  where d.kind = 'dataSets' and not d.doc ? 'lastBatchId'
 )
 update resources set
   doc = resources.doc || found.fields,
@@ -363,7 +368,7 @@ where resources.kind = 'dataSets' and resources.id = found.id`;
  * existed (`BACKFILL_LAST_BATCHES`); run when the store opens. Returns how many it set.
  */
 export async function backfillLastBatches(db: Db): Promise<number> {
-  const res = await lastBatchesPlan(db, BACKFILL_LAST_BATCHES, [LAST_BATCH_FIELDS]);
+  const res = await db.query(BACKFILL_LAST_BATCHES, [LAST_BATCH_FIELDS]);
   return res.affectedRows ?? 0;
 }
 
@@ -381,13 +386,20 @@ export interface LastBatches {
 
 /**
  * `lastBatches`: for each dataset id of $3 (in that order) that is a dataset in org $1 and
- * sandbox $2 and has a batch, its last batches (`LAST_OF_DATASET`).
+ * sandbox $2 and has a batch, its last batches (`LAST_OF_DATASET`). Each dataset is looked up by
+ * its id: the `limit 1` (the primary key holds one row at most) keeps that lookup a subquery run
+ * per id, where a join let the planner, on statistics older than the datasets, read every dataset
+ * of the sandbox into a hash. So a request costs, per id, one index lookup of the dataset and
+ * three index descents for its batches, whatever the sandbox holds.
  */
 const LAST_BATCHES = `
-select d.id as data_set_id, last.last_id, last.status, last.created_at, last.updated,
-  last.success_id, last.failed_id
+select d.id as data_set_id, last.id as last_id, last.status, last.created_at, last.updated,
+  ok.id as success_id, ko.id as failed_id
 from unnest($3::text[]) with ordinality r(id, n)
-join resources d on d.kind = 'dataSets' and d.id = r.id and d.org_id = $1::text and d.sandbox = $2::text
-cross join ${LAST_OF_DATASET} last
-where last.last_id is not null
+cross join lateral (
+  select d.id, d.org_id, d.sandbox from resources d
+  where d.kind = 'dataSets' and d.id = r.id and d.org_id = $1::text and d.sandbox = $2::text
+  limit 1
+) d
+${LAST_OF_DATASET}
 order by r.n`;
