@@ -1,18 +1,8 @@
-import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/index.js';
 import { XDM_ERRORS, XdmProblem } from '../src/xdm/schema-registry.js';
-import {
-  CONNECTORS,
-  call,
-  FS,
-  postOk,
-  type RawResponse,
-  S3_SPEC,
-  startTestServer,
-  type TestServer,
-} from './helpers.js';
+import { CONNECTORS, call, FS, type RawResponse, startTestServer, type TestServer } from './helpers.js';
+import { head, heldS3Connection, parseAnswer, parseAnswers, rawConnection, rawExchange } from './raw-http.js';
 
 /**
  * Request-level errors (raised before or around a route's handler: the body, the URL, no route,
@@ -38,47 +28,6 @@ const send = (method: string, path: string, headers: Record<string, string>, raw
   call(t.url, method, path, { headers, ...(raw === undefined ? {} : { raw }) });
 const deepBody = `{"title":"t","type":"object","allOf":${'['.repeat(5000)}1${']'.repeat(5000)}}`;
 const hugeBody = JSON.stringify({ title: 'x'.repeat(1_100_000) });
-
-/**
- * Sends `head` (and `body`, if given) on a fresh connection, ends the connection's sending side,
- * and reads everything the server writes until it closes the connection: the answers, as raw text.
- */
-async function rawExchange(head: string, body = ''): Promise<string> {
-  const url = new URL(t.url);
-  const socket = connect(Number(url.port), url.hostname);
-  await once(socket, 'connect');
-  let answer = '';
-  socket.on('data', (chunk: Buffer) => {
-    answer += chunk.toString('utf8');
-  });
-  const closed = new Promise<void>((resolve) => {
-    socket.on('close', () => resolve());
-    socket.on('error', () => resolve());
-  });
-  socket.end(`${head}\r\n${body}`);
-  await closed;
-  return answer;
-}
-
-/** The one HTTP answer in `text` (a second one would fail the test), parsed. */
-function parseAnswer(text: string): RawResponse {
-  expect(text.match(/^HTTP\/1\.1 /gm), text).toHaveLength(1);
-  const split = text.indexOf('\r\n\r\n');
-  const [statusLine, ...lines] = text.slice(0, split).split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  const raw = text.slice(split + 4);
-  return { status: Number(statusLine?.split(' ')[1]), headers, body: JSON.parse(raw), text: raw };
-}
-
-/** A request head (ending in its blank line's first CRLF) with the given headers. */
-function head(method: string, path: string, headers: Record<string, string>): string {
-  const lines = Object.entries({ host: 'inflow', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
-  return `${method} ${path} HTTP/1.1\r\n${lines.join('')}`;
-}
 
 /** The registry's whole error shape (reference §13.1), its request id the response's header. */
 function expectXdm(res: RawResponse, code: string, detail: RegExp): void {
@@ -335,11 +284,12 @@ describe('the gateway refuses missing credentials before the body is read', () =
     // Declared, not sent: the answer comes before any of it.
     const declared = parseAnswer(
       await rawExchange(
-        head('POST', `${FS}/connections`, {
+        t.url,
+        `${head('POST', `${FS}/connections`, {
           ...noToken(),
           ...JSON_TYPE,
           'content-length': String(4 * 1024 * 1024),
-        }),
+        })}\r\n`,
       ),
     );
     expect(declared.status).toBe(403);
@@ -381,7 +331,10 @@ describe('a body shorter than its Content-Length', () => {
   it('gets a 400 saying so, in the shape of the family', async () => {
     const ask = async (path: string, headers: Record<string, string>) => {
       const res = parseAnswer(
-        await rawExchange(head('POST', path, { ...headers, 'content-length': '100' }), shortBody),
+        await rawExchange(
+          t.url,
+          `${head('POST', path, { ...headers, 'content-length': '100' })}\r\n${shortBody}`,
+        ),
       );
       expect(res.headers.connection).toBe('close');
       return res;
@@ -400,8 +353,8 @@ describe('a body shorter than its Content-Length', () => {
     // A chunked body whose last chunk never comes.
     const chunked = parseAnswer(
       await rawExchange(
-        head('POST', `${FS}/connections`, { ...t.headers, ...JSON_TYPE, 'transfer-encoding': 'chunked' }),
-        `a\r\n${shortBody}\r\n`,
+        t.url,
+        `${head('POST', `${FS}/connections`, { ...t.headers, ...JSON_TYPE, 'transfer-encoding': 'chunked' })}\r\na\r\n${shortBody}\r\n`,
       ),
     );
     expectFlow(chunked, '1460-400');
@@ -414,8 +367,8 @@ describe('a body shorter than its Content-Length', () => {
     const { Authorization: _, ...noToken } = t.headers;
     const res = parseAnswer(
       await rawExchange(
-        head('POST', `${FS}/connections`, { ...noToken, ...JSON_TYPE, 'content-length': '100' }),
-        shortBody,
+        t.url,
+        `${head('POST', `${FS}/connections`, { ...noToken, ...JSON_TYPE, 'content-length': '100' })}\r\n${shortBody}`,
       ),
     );
     expect(res.status).toBe(403);
@@ -437,74 +390,6 @@ describe('a body shorter than its Content-Length', () => {
   });
 });
 
-/**
- * A connection to the server on which the test writes requests piece by piece and reads what
- * comes back: `until` waits for the text so far to pass a check, `ended` for the server to close.
- */
-async function rawConnection() {
-  const url = new URL(t.url);
-  const socket = connect(Number(url.port), url.hostname);
-  await once(socket, 'connect');
-  let text = '';
-  const waiters: (() => void)[] = [];
-  socket.on('data', (chunk: Buffer) => {
-    text += chunk.toString('utf8');
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const ended = new Promise<string>((resolve) => {
-    socket.on('close', () => resolve(text));
-    socket.on('error', () => resolve(text));
-  });
-  return {
-    socket,
-    ended,
-    async until(check: (text: string) => boolean): Promise<void> {
-      while (!check(text)) await new Promise<void>((wake) => waiters.push(wake));
-    },
-  };
-}
-
-/** Every HTTP answer in `text`, in order, parsed (one starts right where the last body ends). */
-function parseAnswers(text: string): RawResponse[] {
-  return text.split(/(?=HTTP\/1\.1 \d{3} )/).map(parseAnswer);
-}
-
-/**
- * A TCP server that accepts connections and holds them unanswered (`reached` settles on the
- * first) until `close()`, which answers each held and later request with S3's 403 AccessDenied.
- */
-async function holdingServer() {
-  const held: Socket[] = [];
-  let released = false;
-  let reach = () => {};
-  const reached = new Promise<void>((resolve) => {
-    reach = resolve;
-  });
-  const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>';
-  const answer = (s: Socket) =>
-    s.end(
-      `HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: ${xml.length}\r\nconnection: close\r\n\r\n${xml}`,
-    );
-  const server = createServer((s) => {
-    s.on('error', () => {});
-    s.resume(); // read (and drop) the requests, so the connection ends when the client's does
-    if (released) return answer(s);
-    held.push(s);
-    reach();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    reached,
-    async close() {
-      released = true;
-      for (const s of held) answer(s);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('a client error behind an earlier pipelined request', () => {
   const cutShort = /shorter than its Content-Length \(100 bytes\)/;
 
@@ -514,19 +399,9 @@ describe('a client error behind an earlier pipelined request', () => {
    * server writes before it closes the connection.
    */
   async function behindPendingTest(second: string): Promise<string> {
-    const s3 = await holdingServer();
+    const s3 = await heldS3Connection(t);
     try {
-      const connection = await postOk(t, `${FS}/connections`, {
-        name: 'held',
-        auth: {
-          specName: 'Access Key',
-          params: { s3AccessKey: 'AKIAHELD', s3SecretKey: 'held-secret', serviceUrl: s3.url },
-        },
-        connectionSpec: { id: S3_SPEC, version: '1.0' },
-      });
-      const raw = await rawConnection();
-      raw.socket.write(`${head('GET', `${FS}/connections/${connection.id}/test`, t.headers)}\r\n`);
-      await s3.reached;
+      const raw = await s3.pipelineTest();
       raw.socket.end(second);
       return await raw.ended;
     } finally {
@@ -539,7 +414,7 @@ describe('a client error behind an earlier pipelined request', () => {
     expect(await behindPendingTest(cut)).toBe('');
 
     // Once the earlier answer is written, the connection is free: the cut body gets its 400.
-    const raw = await rawConnection();
+    const raw = await rawConnection(t.url);
     raw.socket.write(`${head('GET', '/health', {})}\r\n`);
     await raw.until((text) => text.endsWith('{"status":"ok"}'));
     raw.socket.end(cut);
@@ -554,7 +429,7 @@ describe('a client error behind an earlier pipelined request', () => {
   it('a malformed request gets no answer the client would pair with the earlier request', async () => {
     expect(await behindPendingTest('BOGUS / HTTP/1.1\r\nhost: inflow\r\n\r\n')).toBe('');
     // Alone on its connection, it still gets the bare 400.
-    const alone = parseAnswer(await rawExchange('BOGUS / HTTP/1.1\r\nhost: inflow\r\n'));
+    const alone = parseAnswer(await rawExchange(t.url, 'BOGUS / HTTP/1.1\r\nhost: inflow\r\n\r\n'));
     expect(alone.status).toBe(400);
   });
 });

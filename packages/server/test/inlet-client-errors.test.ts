@@ -1,16 +1,7 @@
-import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/index.js';
-import {
-  CONNECTORS,
-  FS,
-  postOk,
-  type RawResponse,
-  S3_SPEC,
-  startTestServer,
-  type TestServer,
-} from './helpers.js';
+import { CONNECTORS, FS, type RawResponse, startTestServer, type TestServer } from './helpers.js';
+import { head, heldS3Connection, parseAnswer, parseAnswers, rawConnection, rawExchange } from './raw-http.js';
 import { createInlet } from './streaming-helpers.js';
 
 /**
@@ -34,65 +25,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** A request head (ending in its blank line's first CRLF) with the given headers. */
-function head(method: string, path: string, headers: Record<string, string>): string {
-  const lines = Object.entries({ host: 'inflow', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
-  return `${method} ${path} HTTP/1.1\r\n${lines.join('')}`;
-}
-
-/**
- * A connection to `url` on which the test writes requests piece by piece and reads what comes
- * back: `until` waits for the text so far to pass a check, `ended` for the server to close.
- */
-async function rawConnection(url = t.url) {
-  const { port, hostname } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  await once(socket, 'connect');
-  let text = '';
-  const waiters: (() => void)[] = [];
-  socket.on('data', (chunk: Buffer) => {
-    text += chunk.toString('utf8');
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const ended = new Promise<string>((resolve) => {
-    socket.on('close', () => resolve(text));
-    socket.on('error', () => resolve(text));
-  });
-  return {
-    socket,
-    ended,
-    async until(check: (text: string) => boolean): Promise<void> {
-      while (!check(text)) await new Promise<void>((wake) => waiters.push(wake));
-    },
-  };
-}
-
-/** Sends `text` on a fresh connection, ends its sending side, and reads all until the server closes. */
-async function rawExchange(text: string, url = t.url): Promise<string> {
-  const raw = await rawConnection(url);
-  raw.socket.end(text);
-  return raw.ended;
-}
-
-/** The one HTTP answer in `text` (a second one would fail the test), parsed. */
-function parseAnswer(text: string): RawResponse {
-  expect(text.match(/HTTP\/1\.1 \d{3} /g), text).toHaveLength(1);
-  const split = text.indexOf('\r\n\r\n');
-  const [statusLine, ...lines] = text.slice(0, split).split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  const raw = text.slice(split + 4);
-  return { status: Number(statusLine?.split(' ')[1]), headers, body: JSON.parse(raw), text: raw };
-}
-
-/** Every HTTP answer in `text`, in order, parsed. */
-function parseAnswers(text: string): RawResponse[] {
-  return text.split(/(?=HTTP\/1\.1 \d{3} )/).map(parseAnswer);
-}
-
 /** The inlet's whole error shape, with a request id and the connection closed after it. */
 function expectInlet(res: RawResponse, status: number, title: string, message: RegExp): void {
   expect(res.status, res.text).toBe(status);
@@ -115,52 +47,16 @@ const cutHead = (path: string, headers: Record<string, string> = JSON_TYPE) =>
   `${head('POST', path, { ...headers, 'content-length': '500' })}\r\n`;
 const hundred = 'x'.repeat(100);
 
-/**
- * A TCP server that accepts connections and holds them unanswered (`reached` settles on the
- * first) until `close()`, which answers each held and later request with S3's 403 AccessDenied.
- */
-async function holdingServer() {
-  const held: Socket[] = [];
-  let released = false;
-  let reach = () => {};
-  const reached = new Promise<void>((resolve) => {
-    reach = resolve;
-  });
-  const xml = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>';
-  const answer = (s: Socket) =>
-    s.end(
-      `HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: ${xml.length}\r\nconnection: close\r\n\r\n${xml}`,
-    );
-  const server = createServer((s) => {
-    s.on('error', () => {});
-    s.resume();
-    if (released) return answer(s);
-    held.push(s);
-    reach();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    reached,
-    async close() {
-      released = true;
-      for (const s of held) answer(s);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('a body cut short on an inlet path', () => {
   const cut = /^The request body ended after 100 of the 500 bytes its Content-Length declares/;
 
   it('gets the inlet 400 saying how much of the declared body came, on both endpoints', async () => {
     for (const path of [single(), batch(), `${single()}?syncValidation=true`]) {
-      const res = parseAnswer(await rawExchange(cutHead(path) + hundred));
+      const res = parseAnswer(await rawExchange(t.url, cutHead(path) + hundred));
       expectInlet(res, 400, 'Bad Request', cut);
     }
     // The body in pieces, the head alone first: the same count.
-    const raw = await rawConnection();
+    const raw = await rawConnection(t.url);
     raw.socket.write(cutHead(single()));
     raw.socket.write('x'.repeat(60));
     raw.socket.end('x'.repeat(40));
@@ -169,30 +65,20 @@ describe('a body cut short on an inlet path', () => {
 
   it('a chunked body whose last chunk never comes says how much came', async () => {
     const chunked = head('POST', batch(), { ...JSON_TYPE, 'transfer-encoding': 'chunked' });
-    const res = parseAnswer(await rawExchange(`${chunked}\r\na\r\n{"messages\r\n`));
+    const res = parseAnswer(await rawExchange(t.url, `${chunked}\r\na\r\n{"messages\r\n`));
     expectInlet(res, 400, 'Bad Request', /^The request body ended after 10 bytes, before its last chunk/);
   });
 
   it('on a connection earlier requests used: nothing while an earlier answer is pending, the 400 once they are out', async () => {
     // Behind a pipelined request whose answer is pending (an S3 connection test held by its
     // endpoint), an answer would be paired with that request: the connection is only closed.
-    const s3 = await holdingServer();
+    const s3 = await heldS3Connection(t);
     try {
-      const connection = await postOk(t, `${FS}/connections`, {
-        name: 'held',
-        auth: {
-          specName: 'Access Key',
-          params: { s3AccessKey: 'AKIAHELD', s3SecretKey: 'held-secret', serviceUrl: s3.url },
-        },
-        connectionSpec: { id: S3_SPEC, version: '1.0' },
-      });
       for (const second of [
         cutHead(single()) + hundred,
         `${head('POST', single(), { ...JSON_TYPE, 'x-big': 'a'.repeat(20_000) })}\r\n`,
       ]) {
-        const raw = await rawConnection();
-        raw.socket.write(`${head('GET', `${FS}/connections/${connection.id}/test`, t.headers)}\r\n`);
-        await s3.reached;
+        const raw = await s3.pipelineTest();
         raw.socket.end(second);
         expect(await raw.ended).toBe('');
       }
@@ -201,7 +87,7 @@ describe('a body cut short on an inlet path', () => {
     }
 
     // Once the earlier answers are out, the connection is free: the cut body gets its 400.
-    const raw = await rawConnection();
+    const raw = await rawConnection(t.url);
     raw.socket.write(`${head('GET', '/health', {})}\r\n`);
     await raw.until((text) => text.endsWith('{"status":"ok"}'));
     // An inlet id that is no inlet: answered (404) by the fast path, the connection kept.
@@ -219,13 +105,14 @@ describe('a body cut short on an inlet path', () => {
 
   it('refused before its body was read, gets only the refusal', async () => {
     // A Content-Type the inlet does not take: the 400 is answered at once, the body read to drop it.
-    const wrongType = await rawExchange(cutHead(single(), { 'content-type': 'text/plain' }) + hundred);
+    const wrongType = await rawExchange(t.url, cutHead(single(), { 'content-type': 'text/plain' }) + hundred);
     const refused = parseAnswer(wrongType);
     expect(refused.status).toBe(400);
     expect(refused.body).toMatchObject({ report: { message: expect.stringMatching(/content-type/) } });
     // Declared over 1 MB: the 413, and nothing read.
     const tooLarge = parseAnswer(
       await rawExchange(
+        t.url,
         `${head('POST', batch(), { ...JSON_TYPE, 'content-length': String(2 << 20) })}\r\n${hundred}`,
       ),
     );
@@ -234,7 +121,7 @@ describe('a body cut short on an inlet path', () => {
   });
 
   it('with an inlet id the fast path does not take (Fastify answers it), in the inlet shape too', async () => {
-    const res = parseAnswer(await rawExchange(cutHead('/collection/not-an-inlet') + hundred));
+    const res = parseAnswer(await rawExchange(t.url, cutHead('/collection/not-an-inlet') + hundred));
     expectInlet(
       res,
       400,
@@ -248,35 +135,35 @@ describe('other client errors on inlet paths', () => {
   it('headers too large: 431 in the inlet shape (elsewhere Fastify’s own 431)', async () => {
     const big = { ...JSON_TYPE, 'content-length': '2', 'x-big': 'a'.repeat(20_000) };
     for (const path of [single(), `${batch()}?x-adobe-flow-id=abc`]) {
-      const res = parseAnswer(await rawExchange(`${head('POST', path, big)}\r\n{}`));
+      const res = parseAnswer(await rawExchange(t.url, `${head('POST', path, big)}\r\n{}`));
       expectInlet(res, 431, 'Request Header Fields Too Large', /headers are larger than 16384 bytes/);
     }
-    expectBare(parseAnswer(await rawExchange(`${head('POST', `${FS}/connections`, big)}\r\n{}`)), 431);
+    expectBare(parseAnswer(await rawExchange(t.url, `${head('POST', `${FS}/connections`, big)}\r\n{}`)), 431);
     // Not a POST: no inlet route.
-    expectBare(parseAnswer(await rawExchange(`${head('GET', single(), big)}\r\n`)), 431);
+    expectBare(parseAnswer(await rawExchange(t.url, `${head('GET', single(), big)}\r\n`)), 431);
   });
 
   it('a malformed request: 400 in the inlet shape, naming what is wrong', async () => {
     const badHeader = `POST ${single()} HTTP/1.1\r\nhost: inflow\r\nbad header\r\n\r\n`;
     expectInlet(
-      parseAnswer(await rawExchange(badHeader)),
+      parseAnswer(await rawExchange(t.url, badHeader)),
       400,
       'Bad Request',
       /malformed.*Invalid header token/,
     );
     const badVersion = `POST ${batch()} HTTX/1.1\r\nhost: inflow\r\n\r\n`;
-    expectInlet(parseAnswer(await rawExchange(badVersion)), 400, 'Bad Request', /malformed/);
+    expectInlet(parseAnswer(await rawExchange(t.url, badVersion)), 400, 'Bad Request', /malformed/);
     // A chunk size that is not hex, in the body of a request the fast path is reading.
     const chunked = head('POST', single(), { ...JSON_TYPE, 'transfer-encoding': 'chunked' });
     expectInlet(
-      parseAnswer(await rawExchange(`${chunked}\r\nzz\r\n`)),
+      parseAnswer(await rawExchange(t.url, `${chunked}\r\nzz\r\n`)),
       400,
       'Bad Request',
       /malformed.*chunk size/,
     );
     // The same elsewhere stays Fastify's.
     expectBare(
-      parseAnswer(await rawExchange(`POST /health HTTP/1.1\r\nhost: inflow\r\nbad header\r\n\r\n`)),
+      parseAnswer(await rawExchange(t.url, `POST /health HTTP/1.1\r\nhost: inflow\r\nbad header\r\n\r\n`)),
       400,
     );
   });

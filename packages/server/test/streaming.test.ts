@@ -1,12 +1,12 @@
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { customerioSignature } from '@inflow/connector-customerio';
 import { CUSTOMER_IO_SAMPLE_EVENT } from '@inflow/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { call, startTestServer, type TestServer } from './helpers.js';
+import { rawConnection } from './raw-http.js';
 import {
   createCustomerioFlow,
   createInlet,
@@ -528,17 +528,7 @@ describe('review fixes (issue 5)', () => {
   });
 
   it('stops reading an oversized chunked body after the 413 and closes the connection', async () => {
-    const url = new URL(t.url);
-    const socket = connect(Number(url.port), url.hostname);
-    await once(socket, 'connect');
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => {
-      answer += chunk.toString('utf8');
-    });
-    const closed = new Promise<void>((resolve) => {
-      socket.on('close', () => resolve());
-      socket.on('error', () => resolve());
-    });
+    const { socket, ended } = await rawConnection(t.url);
     socket.write(
       `POST /collection/${open.inletId} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
     );
@@ -552,11 +542,11 @@ describe('review fixes (issue 5)', () => {
     let sent = 0;
     while (!socket.destroyed && sent < 256 * 1024 * 1024) {
       if (!socket.write(frame)) {
-        await Promise.race([once(socket, 'drain'), closed]);
+        await Promise.race([once(socket, 'drain'), ended]);
       }
       sent += chunk.length;
     }
-    await closed;
+    const answer = await ended;
     expect(sent).toBeLessThan(64 * 1024 * 1024);
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(answer.toLowerCase()).toContain('connection: close');
