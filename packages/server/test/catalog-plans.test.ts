@@ -4,6 +4,7 @@ import {
   type CatalogKind,
   type CatalogQuery,
   catalogListSql,
+  LOOKUP_ROWS,
   parseCatalogFilter,
   runCatalogList,
 } from '../src/routes/catalog-filters.js';
@@ -21,6 +22,11 @@ import { type Db, openDb } from '../src/store/db.js';
 const PROD = { orgId: 'o', sandbox: 'prod' };
 const DEV = { orgId: 'o', sandbox: 'dev' };
 const ODD = { orgId: 'o', sandbox: 'odd' };
+/** Another org, holding more objects than a lookup reads that match the listings below. */
+const FOREIGN = { orgId: 'x', sandbox: 'prod' };
+/** A sandbox of org o with no batches, and one with a few that match. */
+const EMPTY = { orgId: 'o', sandbox: 'empty' };
+const FEW = { orgId: 'o', sandbox: 'few' };
 /** Batches (and datasets) of the sandbox besides the ones a test looks for. */
 const OTHERS = 20_000;
 /** Datasets the other batches belong to, round robin: 100 batches each. */
@@ -103,6 +109,29 @@ beforeAll(async () => {
     ['o12', '{"id":"o12","tags":{"k":["*"],"k:*":["1"]}}'],
     ['o13', '{"id":"o13","name":"5","score":100.0,"tags":{"k":"true"}}'],
   ];
+  // Org x: LOOKUP_ROWS + 1,000 successful batches of version 1.0.0, all of dataset FOREIGN.
+  await insertRows(
+    FOREIGN,
+    `select 'batches', 'x' || i,
+       json_build_object('id', 'x' || i, 'status', 'success', 'version', '1.0.0',
+         'relatedObjects', json_build_array(json_build_object('type', 'dataSet', 'id', 'FOREIGN')),
+         'tags', json_build_object('acp_producer', 'inflow'), 'created', 10000 + i, 'updated', 10000 + i)::text,
+       (10000 + i)::bigint
+     from generate_series(0, ${LOOKUP_ROWS + 999}) as i`,
+  );
+  // FEW: 3 of 30 batches match.
+  await insertRows(
+    FEW,
+    `select 'batches', 'f' || lpad(i::text, 2, '0'),
+       json_build_object('id', 'f' || lpad(i::text, 2, '0'),
+         'status', case when i % 10 = 0 then 'success' else 'failed' end,
+         'version', case when i % 10 = 0 then '1.0.0' else '0.9' end,
+         'relatedObjects', json_build_array(json_build_object('type', 'dataSet', 'id', case when i % 10 = 0 then 'FOREIGN' else 'F' end)),
+         'tags', json_build_object('acp_producer', case when i % 10 = 0 then 'inflow' else 'other' end),
+         'created', 3000 + i, 'updated', 4000 - i)::text,
+       (3000 + i)::bigint
+     from generate_series(0, 29) as i`,
+  );
   await insertRows(
     ODD,
     odd
@@ -236,13 +265,66 @@ function checkPlans(label: string) {
   });
 }
 
+/**
+ * Rows the plans read from `resources`: what each scan of the table returned, plus the rows it
+ * dropped itself (`Rows Removed by Filter` or `by Index Recheck` under it).
+ */
+function rowsRead(plans: string[]): number {
+  let total = 0;
+  for (const plan of plans) {
+    let inScan = false;
+    for (const line of plan.split('\n')) {
+      const node = /^\s*(?:->\s+)?(.*?)\s+\(cost=.*actual time=\S+ rows=([\d.]+) loops=(\d+)/.exec(line);
+      if (node) {
+        inScan = /\bScan\b.* on resources\b/.test(node[1] ?? '');
+        if (inScan) total += Number(node[2]) * Number(node[3]);
+        continue;
+      }
+      const removed = /Rows Removed by (?:Filter|Index Recheck): (\d+)/.exec(line);
+      if (inScan && removed) total += Number(removed[1]);
+    }
+  }
+  return total;
+}
+
+/** Listings another org's objects match by the thousand (FOREIGN), run from org o. */
+const FOREIGN_MATCHES: [CatalogQuery, string[]][] = [
+  [{ status: 'success' }, ['f00', 'f10', 'f20']],
+  [{ tags: 'acp_producer:inflow', orderBy: 'desc:updated' }, ['f00', 'f10', 'f20']],
+  [{ version: '1.0.0' }, ['f00', 'f10', 'f20']],
+  [{ dataSet: 'FOREIGN', orderBy: 'desc:created', limit: '2' }, ['f20', 'f10']],
+  [{ status: 'success', orderBy: 'desc:created', limit: '20' }, ['f20', 'f10', 'f00']],
+];
+
+function checkForeign(label: string) {
+  it(`another org's matching objects cost a listing at most LOOKUP_ROWS rows read (${label})`, async () => {
+    for (const [query, few] of FOREIGN_MATCHES) {
+      for (const [scope, expected] of [
+        [EMPTY, []],
+        [FEW, few],
+      ] as [Scope, string[]][]) {
+        const got = await list('batches', query, scope);
+        const what = `${scope.sandbox} ${JSON.stringify(query)}\n${got.text}`;
+        expect(got.ids, what).toEqual(expected);
+        expect(await truth('batches', query, scope), what).toEqual(expected);
+        // The lookup reads at most LOOKUP_ROWS + 1 objects of any scope; the walk before it
+        // and the planner's plan after it read the sandbox's own (30 in FEW) at most: never
+        // the other org's 6,000.
+        expect(rowsRead(got.plans), what).toBeLessThanOrEqual(LOOKUP_ROWS + 1 + 2 * 30);
+      }
+    }
+  });
+}
+
 checkPlans('before the planner has statistics on the rows');
+describe('before the planner has statistics on the rows', () => checkForeign('stale'));
 
 describe('with fresh statistics', () => {
   beforeAll(async () => {
     await db.exec('analyze resources');
   });
   checkPlans('after analyze');
+  checkForeign('analyzed');
 });
 
 describe('whichever plan runs, the page is the one the conditions alone give', () => {

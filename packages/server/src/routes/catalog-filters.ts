@@ -625,9 +625,14 @@ function likePattern(value: string): string {
  *   walk of `resources_scope_created` that stops there, or sooner once the page is full).
  * - `'lookup'`: the GIN index `resources_doc` finds the objects that hold the conditions'
  *   containments; scope and conditions are checked on those, and only those are sorted. The
- *   containments sit in a subquery behind `offset 0`, which the planner neither merges into the
+ *   containments sit in a subquery with a `limit`, which the planner neither merges into the
  *   statement nor pushes the scope into, so no btree index on the scope can stand in for the GIN
- *   index (without fresh statistics the planner prefers one, and reads the whole scope).
+ *   index (without fresh statistics the planner prefers one, and reads the whole scope). The
+ *   index finds the objects of every org, sandbox and kind, so the subquery reads at most
+ *   `LOOKUP_ROWS + 1` of them. Each row carries `found`, how many the subquery read; when it
+ *   read more than `LOOKUP_ROWS`, every one of them passes (scope and conditions unchecked), so
+ *   the page is never empty and `runCatalogList` sees that the lookup was cut short (a lookup
+ *   serves pages starting no deeper than `LOOKUP_ROWS`).
  */
 export type CatalogPlan = { walk: number } | 'lookup';
 
@@ -651,9 +656,13 @@ export function catalogListSql(
     `sandbox = ${p.add(scope.sandbox)}`,
   ];
   let from = 'resources';
+  let cut = '';
   if (plan === 'lookup') {
     const found = lookupDocs(filter).map((docs) => anyContains(docs, p));
-    from = `(select * from resources where ${found.join(' and ')} offset 0) as found`;
+    from = `(select *, count(*) over () as found
+        from (select * from resources where ${found.join(' and ')} limit ${p.add(LOOKUP_ROWS + 1)}) as capped
+      ) as looked_up`;
+    cut = `found > ${p.add(LOOKUP_ROWS)} or `;
   } else if (plan) {
     // A subquery, not a materialized CTE: the walk streams through the conditions and stops as
     // soon as the page is full.
@@ -669,12 +678,21 @@ export function catalogListSql(
          from json_each(coalesce(body, doc::text)::json) with ordinality as e(key, value, n)
          where e.key = any(${p.add(filter.properties)}::text[]))::text`
     : 'coalesce(body, doc::text)';
+  const found = plan === 'lookup' ? ', found' : '';
   return {
-    text: `select id, ${body} as body from ${from}${where.length ? ` where ${where.join(' and ')}` : ''}
+    text: `select id, ${body} as body${found} from ${from}${where.length ? ` where ${cut}(${where.join(' and ')})` : ''}
            order by ${order} limit ${p.add(page.limit)} offset ${p.add(page.start)}`,
     params: p.values,
   };
 }
+
+/**
+ * The most objects a lookup reads from the GIN index before it gives up for the planner's own
+ * plan. The index holds every org's, sandbox's and kind's objects, and the scope is checked only
+ * on those read, so this bounds what another tenant's matching objects cost a listing (decision
+ * 0012, addendum "A lookup reads at most 5,000 objects").
+ */
+export const LOOKUP_ROWS = 5000;
 
 /**
  * The most documents a lookup asks the GIN index for, once it has the conditions' fewest
@@ -685,8 +703,8 @@ const MAX_LOOKUP_DOCS = 32;
 
 /**
  * The containments a lookup finds its objects by (all must hold, one document of each): the
- * conditions' with the fewest documents first, as many as `MAX_LOOKUP_DOCS` allows, and at least
- * one.
+ * conditions' with the fewest documents first, as many as `MAX_LOOKUP_DOCS` allows; none (no
+ * lookup) when even the fewest are more than that.
  */
 function lookupDocs(filter: CatalogFilter): string[][] {
   const all = filter.conditions
@@ -694,9 +712,9 @@ function lookupDocs(filter: CatalogFilter): string[][] {
     .filter((docs): docs is string[] => docs !== undefined)
     .sort((a, b) => a.length - b.length);
   let total = 0;
-  return all.filter((docs, i) => {
+  return all.filter((docs) => {
     total += docs.length;
-    return i === 0 || total <= MAX_LOOKUP_DOCS;
+    return total <= MAX_LOOKUP_DOCS;
   });
 }
 
@@ -936,9 +954,11 @@ function isInvalidRegex(e: unknown): e is { message?: string } {
  * listing chooses. In `created` order it first walks the newest (or oldest) `walkRows` rows of
  * the scope; a full page there is the right page, found at the cost of a plain walk. Otherwise,
  * and for orders no index gives, the GIN index finds the matching objects (`lookupDocs`,
- * `queryWithBitmapScans`) and only those are sorted. Without such a condition, or with `batch=`
- * (the primary key finds those, and the planner knows it), the planner's own plan stands: the
- * ordered walk with its limit, or a sort of the scope.
+ * `queryWithBitmapScans`) and only those are sorted, if they are at most `LOOKUP_ROWS` in the
+ * whole store. Without such a condition, with `batch=` (the primary key finds those, and the
+ * planner knows it), with more matches than that (other tenants' count too, so the lookup stops
+ * there) or a page deeper than that, the planner's own plan stands: the ordered walk with its
+ * limit, or a read of the scope, whose cost is the caller's own data.
  */
 export async function runCatalogList(
   db: Db,
@@ -958,7 +978,7 @@ export async function runCatalogList(
       throw invalid('property', `${safeName(source)}: regular expression is too complex`);
     }
   }
-  type Row = { id: string; body: string };
+  type Row = { id: string; body: string; found?: number | bigint };
   const run = async (sql: { text: string; params: unknown[] }, bitmap: boolean) => {
     const res = await (bitmap
       ? queryWithBitmapScans<Row>(db, sql)
@@ -971,16 +991,20 @@ export async function runCatalogList(
   let rows: Row[] | undefined;
   // `batch=a,b` names its rows: the primary key finds them, and the planner knows it.
   const byId = filter.conditions.some((c) => c.kind === 'ids' && !c.negate);
-  if (byId || !filter.conditions.some((c) => containmentOf(c) !== undefined)) {
-    rows = await run(catalogListSql(kind, scope, filter, order, page), false);
-  } else {
+  if (!byId && lookupDocs(filter).length > 0) {
     const walk = walkRows(order, page);
     if (walk !== undefined) {
       const found = await run(catalogListSql(kind, scope, filter, order, page, { walk }), false);
       if (found.length === page.limit) rows = found;
     }
-    rows ??= await run(catalogListSql(kind, scope, filter, order, page, 'lookup'), true);
+    if (!rows && page.start <= LOOKUP_ROWS) {
+      const found = await run(catalogListSql(kind, scope, filter, order, page, 'lookup'), true);
+      // More than LOOKUP_ROWS objects hold the containments (in any scope): the planner's plan,
+      // whose cost is the scope's own.
+      if (!found.some((row) => Number(row.found) > LOOKUP_ROWS)) rows = found;
+    }
   }
+  rows ??= await run(catalogListSql(kind, scope, filter, order, page), false);
   return rows.map((row) => [
     row.id,
     withoutId(JSON.parse(row.body) as Record<string, unknown>, filter.properties),
