@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/index.js';
 import { XDM_ERRORS, XdmProblem } from '../src/xdm/schema-registry.js';
-import { CONNECTORS, call, FS, type RawResponse, startTestServer, type TestServer } from './helpers.js';
+import { call, FS, type RawResponse, startTestServer, type TestServer, testServerConfig } from './helpers.js';
 import { head, heldS3Connection, parseAnswer, parseAnswers, rawConnection, rawExchange } from './raw-http.js';
 
 /**
@@ -472,17 +472,9 @@ describe('the family is that of the path the router matched (percent-decoded)', 
 
 describe('a registry problem that reaches the app error handler', () => {
   it('answers in the family of its path: the registry as it is, elsewhere in that family', async () => {
-    const server = await buildServer({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir: undefined,
-      publicUrl: undefined,
-      secretKey: undefined,
-      bootstrap: { clientSecret: 'test-client-secret-0002' },
-      tokenTtlSeconds: 3600,
-      logLevel: 'silent',
-      connectors: CONNECTORS,
-    });
+    const server = await buildServer(
+      testServerConfig({ bootstrap: { clientSecret: 'test-client-secret-0002' } }),
+    );
     try {
       const notFound = () => {
         throw new XdmProblem(XDM_ERRORS.notFound, 'the probe found nothing');

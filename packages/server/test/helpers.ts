@@ -29,8 +29,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
-  const config: ServerConfig = {
+/** An in-memory test server's config (loopback, any port, every documented connector), with `overrides`. */
+export function testServerConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return {
     host: '127.0.0.1',
     port: 0,
     dataDir: undefined,
@@ -42,6 +43,10 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     connectors: CONNECTORS,
     ...overrides,
   };
+}
+
+export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const config = testServerConfig(overrides);
   const server = await buildServer(config);
   const url = await server.listen();
   const saved = config.dataDir ? saveBootstrap(config.dataDir, server.bootstrap) : undefined;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/index.js';
-import { CONNECTORS, FS, type RawResponse, startTestServer, type TestServer } from './helpers.js';
+import { FS, type RawResponse, startTestServer, type TestServer, testServerConfig } from './helpers.js';
 import { head, heldS3Connection, parseAnswer, parseAnswers, rawConnection, rawExchange } from './raw-http.js';
 import { createInlet } from './streaming-helpers.js';
 
@@ -171,17 +171,9 @@ describe('other client errors on inlet paths', () => {
   it('a request whose body does not arrive in time: 408 in the inlet shape', async () => {
     // This server's own settings leave only headers a deadline (Fastify sets requestTimeout 0);
     // one that sets a request timeout gets the inlet's 408 for an inlet body that overruns it.
-    const server = await buildServer({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir: undefined,
-      publicUrl: undefined,
-      secretKey: undefined,
-      bootstrap: { clientSecret: 'test-client-secret-0003' },
-      tokenTtlSeconds: 3600,
-      logLevel: 'silent',
-      connectors: CONNECTORS,
-    });
+    const server = await buildServer(
+      testServerConfig({ bootstrap: { clientSecret: 'test-client-secret-0003' } }),
+    );
     // Node reads these when the server starts listening (the check interval is not in its types).
     const http = server.app.server as typeof server.app.server & { connectionsCheckingInterval: number };
     http.requestTimeout = 300;
