@@ -394,25 +394,35 @@ function genericClientError(err: ConnectionError, socket: Socket): void {
 }
 
 /**
- * The inlet's answer to a client error on an inlet path (decision 0011, addendum "client errors
- * on inlet paths"), written straight to the socket, which is closed once it is out.
+ * Answers a client error straight on the socket (the framework no longer answers there) and
+ * closes the connection once the answer is out. `requestId` is the request's, when one was made.
  */
-function inletClientAnswer(socket: Socket, problem: InletProblem): void {
+function answerAndClose(
+  socket: Socket,
+  answer: { status: number; contentType: string; body: string },
+  requestId: string = randomUUID(),
+): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(problem.body());
   socket.end(
-    rawAnswer(problem.status, body, [
-      'content-type: application/json',
+    rawAnswer(answer.status, answer.body, [
+      `content-type: ${answer.contentType}`,
       'content-length',
-      `x-request-id: ${randomUUID()}`,
+      `x-request-id: ${requestId}`,
       'connection: close',
     ]),
   );
   socket.destroySoon();
 }
+
+/** An inlet's problem (decision 0011, addendum "client errors on inlet paths") as `answerAndClose` writes it. */
+const inletAnswer = (problem: InletProblem) => ({
+  status: problem.status,
+  contentType: 'application/json',
+  body: JSON.stringify(problem.body()),
+});
 
 /** Builds the server (not yet listening): storage, keys, bootstrap, routes. */
 export async function buildServer(config: ServerConfig): Promise<InflowServer> {
@@ -487,22 +497,21 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       const inlet = inletClientError?.(err, socket);
       if (inlet === 'handled') return;
       if (inlet) {
-        inletClientAnswer(socket, inlet);
+        answerAndClose(socket, inletAnswer(inlet));
         return;
       }
       const current = inFlight.get(socket);
-      // An inlet route Fastify answers (an id the fast path does not take): the inlet's shape.
-      if (current && !current.req.raw.complete && isInletRoute(current.req.routeOptions.url)) {
-        if (current.reply.raw.headersSent || !freeToAnswer(socket, current)) socket.destroy();
-        else inletClientAnswer(socket, inletClientProblem(err, current.req.headers['content-length']));
-        return;
-      }
-      if (err.code !== BODY_CUT_SHORT || !current || current.req.raw.complete) {
+      // An inlet route Fastify answers (an id the fast path does not take): any client error
+      // mid-body, in the inlet's shape. Elsewhere only a body cut short gets the family's answer.
+      const inletRoute =
+        current !== undefined && !current.req.raw.complete && isInletRoute(current.req.routeOptions.url);
+      if (!inletRoute && (err.code !== BODY_CUT_SHORT || !current || current.req.raw.complete)) {
         app.log.trace({ err }, 'client error');
         if (freeToAnswer(socket, current)) genericClientError(err, socket);
         else socket.destroy();
         return;
       }
+      if (!current) return;
       // Already answered (refused before its body was read), or behind an earlier request's
       // pending answer (the client would take ours for that one's): just close.
       if (current.reply.raw.headersSent || !freeToAnswer(socket, current)) {
@@ -511,15 +520,23 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       }
       const { req } = current;
       const requestId = String(req.id);
+      if (inletRoute) {
+        answerAndClose(
+          socket,
+          inletAnswer(inletClientProblem(err, req.headers['content-length'])),
+          requestId,
+        );
+        return;
+      }
       const answer = problemAnswer(apiFamilyOf(req), requestId, bodyCutShort(req.headers['content-length']));
-      const body = JSON.stringify(answer.body);
-      socket.end(
-        rawAnswer(answer.status, body, [
-          `content-type: ${answer.type}; charset=utf-8`,
-          'content-length',
-          `x-request-id: ${requestId}`,
-          'connection: close',
-        ]),
+      answerAndClose(
+        socket,
+        {
+          status: answer.status,
+          contentType: `${answer.type}; charset=utf-8`,
+          body: JSON.stringify(answer.body),
+        },
+        requestId,
       );
     },
   });
