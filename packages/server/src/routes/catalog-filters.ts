@@ -594,25 +594,28 @@ function safeName(name: string): string {
 }
 
 /**
- * The LIKE pattern of a Catalog wildcard value: `*` matches anything, `**` is a literal `*`,
- * every other character is itself.
+ * A Catalog wildcard value cut at its wildcards: `*` matches anything, `**` is a literal `*`,
+ * every other character is itself. `a*b**c` is `['a', 'b*c']`; a value without a wildcard is
+ * one part.
  */
-function likePattern(value: string): string {
-  let out = '';
+function wildcardParts(value: string): string[] {
+  const parts = [''];
   for (let i = 0; i < value.length; i++) {
     const c = value.charAt(i);
-    if (c === '*') {
-      if (value.charAt(i + 1) === '*') {
-        out += '*';
-        i++;
-      } else {
-        out += '%';
-      }
-    } else {
-      out += c === '%' || c === '_' || c === '\\' ? `\\${c}` : c;
+    if (c === '*' && value.charAt(i + 1) !== '*') parts.push('');
+    else {
+      if (c === '*') i++;
+      parts[parts.length - 1] += c;
     }
   }
-  return out;
+  return parts;
+}
+
+/** The LIKE pattern of a Catalog wildcard value (`wildcardParts`). */
+function likePattern(value: string): string {
+  return wildcardParts(value)
+    .map((part) => part.replace(/[%_\\]/g, '\\$&'))
+    .join('%');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -794,16 +797,8 @@ function tagContainment(token: string): string[] | undefined {
 
 /** A Catalog wildcard value without its wildcards (`**` is a literal `*`), or undefined if it has one. */
 function literalOf(value: string): string | undefined {
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charAt(i);
-    if (c === '*') {
-      if (value.charAt(i + 1) !== '*') return undefined;
-      i++;
-    }
-    out += c;
-  }
-  return out;
+  const parts = wildcardParts(value);
+  return parts.length === 1 ? parts[0] : undefined;
 }
 
 /** `value` parses as JSON to something other than a string or null. */
