@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { expect } from 'vitest';
 import { FS, postOk, type RawResponse, S3_SPEC, type TestServer } from './helpers.js';
 
@@ -14,6 +14,32 @@ export function head(method: string, path: string, headers: Record<string, strin
   return `${method} ${path} HTTP/1.1\r\n${lines.join('')}`;
 }
 
+/** A whole POST with a JSON body (its Content-Type and Content-Length, then `headers`). */
+export function jsonPost(path: string, body: string, headers: Record<string, string> = {}): string {
+  const length = String(Buffer.byteLength(body));
+  return `${head('POST', path, { 'content-type': 'application/json', 'content-length': length, ...headers })}\r\n${body}`;
+}
+
+/**
+ * The server's side of each connection it accepts, from now on. `takenBy` tells who reads a
+ * connection: node:http (it set its parser on the socket) or the inlets' own front (no parser).
+ * `of` finds the server's side of a client socket.
+ */
+export function serverSockets(server: Server) {
+  const sockets: Socket[] = [];
+  server.on('connection', (socket: Socket) => sockets.push(socket));
+  return {
+    of(client: Socket): Socket {
+      const found = sockets.find((s) => s.remotePort === client.localPort);
+      if (!found) throw new Error(`no server socket for port ${client.localPort}`);
+      return found;
+    },
+    takenBy(client: Socket): 'node:http' | 'front' {
+      return (this.of(client) as Socket & { parser?: unknown }).parser ? 'node:http' : 'front';
+    },
+  };
+}
+
 /** An open connection to a server, as `rawConnection` returns it. */
 export interface RawConnection {
   socket: Socket;
@@ -21,6 +47,8 @@ export interface RawConnection {
   ended: Promise<string>;
   /** Waits until the text so far passes `check`. */
   until(check: (text: string) => boolean): Promise<void>;
+  /** All the text the server wrote so far. */
+  text(): string;
 }
 
 /**
@@ -47,6 +75,7 @@ export async function rawConnection(url: string): Promise<RawConnection> {
     async until(check: (text: string) => boolean): Promise<void> {
       while (!check(text)) await new Promise<void>((wake) => waiters.push(wake));
     },
+    text: () => text,
   };
 }
 

@@ -33,6 +33,7 @@ import {
   streamingValidationCause,
   type Violation,
 } from '../streaming/validation.js';
+import { type InletFront, type InletHandler, installInletFront } from './inlet-front.js';
 
 /**
  * The streaming inlets (reference §6): `POST /collection/{inletId}` and
@@ -753,7 +754,7 @@ export function registerCollection(
   // The fast path: these two endpoints straight from node:http.
 
   /** The endpoint and inlet id of a URL the fast path takes (a 64-hex inlet id), else undefined. */
-  function routeOf(url: string): { endpoint: 'one' | 'batch'; inletId: string; search: string } | undefined {
+  function routeOf(url: string): InletRoute | undefined {
     const q = url.indexOf('?');
     let path = q < 0 ? url : url.slice(0, q);
     if (path.endsWith('/')) path = path.slice(0, -1);
@@ -801,11 +802,7 @@ export function registerCollection(
   }
 
   /** Reads the body (≤ 1 MB), then serves. The checks mirror Fastify's for the other routes. */
-  function fast(
-    route: { endpoint: 'one' | 'batch'; inletId: string; search: string },
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): void {
+  function fast(route: InletRoute, req: IncomingMessage, res: ServerResponse): void {
     const headers = req.headers;
     const type = headers['content-type'];
     const length = headers['content-length'];
@@ -817,7 +814,7 @@ export function registerCollection(
       req.resume();
       writeAnswer(res, problemAnswer(problem));
     };
-    if (type === undefined ? hasBody : !isJsonType(type)) {
+    if (wrongType(type, hasBody)) {
       refuse(noContentType());
       return;
     }
@@ -918,8 +915,30 @@ export function registerCollection(
   }
 
   /**
+   * What the connection-level front (`inlet-front.ts`) needs: the same route, checks and answers
+   * as `fast`, and the inlet's answers to a body that does not all come.
+   */
+  const frontHandler: InletHandler<InletRoute> = {
+    bodyLimit: BODY_LIMIT,
+    route: routeOf,
+    refuse: (headers, hasBody) =>
+      wrongType(headers['content-type'], hasBody) ? problemAnswer(noContentType()) : undefined,
+    serve: (route, headers, body) =>
+      serve(route.endpoint, { inletId: route.inletId, headers, query: queryOf(route.search), body }),
+    failure: (error) => failure(error as Error),
+    tooLarge: () => problemAnswer(tooLarge()),
+    clientError: (code, declared, received) =>
+      problemAnswer(inletClientProblem(Object.assign(new Error(code), { code }), declared, received)),
+  };
+  let front: InletFront | undefined;
+
+  /**
    * Puts `fast` in front of Fastify's request listener: POSTs to `/collection/…` with an inlet id
-   * are answered here, everything else goes to Fastify as before.
+   * are answered here, everything else goes to Fastify as before. Then the inlets' own front
+   * before node:http's connection listener (decision 0011, "the inlets' own HTTP/1.1 front"): a
+   * connection that starts with such a POST is read and answered there, without node:http, for
+   * as long as its requests stay within the front's subset of HTTP/1.1; from the first that does
+   * not, node:http has the connection, and this fast path serves its inlet requests.
    */
   function installFastPath(server: Server): void {
     const listeners = server.listeners('request');
@@ -927,6 +946,7 @@ export function registerCollection(
     const fastify = listeners[0] as (req: IncomingMessage, res: ServerResponse) => void;
     server.removeListener('request', fastify);
     installed = true;
+    front = installInletFront(server, frontHandler);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const url = req.url ?? '';
       if (req.method === 'POST' && url.startsWith(COLLECTION)) {
@@ -962,6 +982,11 @@ export function registerCollection(
   app.addHook('onReady', async () => {
     installFastPath(app.server);
   });
+  // The front's connections are not node:http's, so its closing does not see them: idle ones are
+  // closed now, busy ones once their answers are written (server.close() waits for them).
+  app.addHook('preClose', async () => {
+    front?.close();
+  });
   // A consumer that stopped for good (a checkpoint it cannot trust, a corrupt log) makes the
   // server not ready: inlets still ack into the log, but nothing lands until an operator acts.
   app.addHook('onRequest', async (req, reply) => {
@@ -977,6 +1002,17 @@ export function registerCollection(
 }
 
 const COLLECTION = '/collection/';
+
+/** A request the inlets' fronts take: the endpoint, the inlet id (64 hex digits), the query string. */
+interface InletRoute {
+  endpoint: 'one' | 'batch';
+  inletId: string;
+  search: string;
+}
+
+/** The fast path's Content-Type rule: JSON, or no type and no body. */
+const wrongType = (type: string | undefined, hasBody: boolean): boolean =>
+  type === undefined ? hasBody : !isJsonType(type);
 
 /** `application/json`, with or without parameters (charset). */
 function isJsonType(contentType: string): boolean {
