@@ -42,11 +42,17 @@ import { type InletFront, type InletHandler, installInletFront } from './inlet-f
  * streaming log (fsynced); the consumer lands it in the dataset afterwards.
  *
  * The work is done by `serve`, which knows nothing of the HTTP framework. Real HTTP requests to
- * these two paths are answered straight from `node:http` (see `installFastPath`): at tens of
- * thousands of requests a second Fastify's routing, hooks, request ids, content-type parsing and
- * reply pipeline cost as much CPU as the inlet's own work. The Fastify routes stay, answer
- * `inject()` and anything the fast path does not take (an id that is not an inlet id), and give
- * the OpenAPI document its entries; both call the same `serve`.
+ * these two paths come in by one of three fronts, all calling the same `serve`:
+ * - a connection whose first bytes are `POST /collection/` is read by the inlets' own HTTP/1.1
+ *   front (`inlet-front.ts`), straight from the socket, as long as its requests stay within a
+ *   strict subset of HTTP/1.1;
+ * - anything else (another first request, or a request outside that subset, after which the
+ *   connection is node:http's) is parsed by node:http, and these two paths are answered by the
+ *   node:http fast path (`installFastPath`), before Fastify: at tens of thousands of requests a
+ *   second, Fastify's routing, hooks, request ids, content-type parsing and reply pipeline cost
+ *   as much CPU as the inlet's own work, and node:http's own objects about half as much again;
+ * - the Fastify routes answer `inject()` and what neither front takes (an id that is not an
+ *   inlet id), and give the OpenAPI document its entries.
  */
 
 const AUTH_PROBLEM_TYPE = 'https://ns.adobe.com/adobecloud/problem/data-collection-service-authorization';
