@@ -121,6 +121,12 @@ function addField(headers: IncomingHttpHeaders, name: string, value: string): vo
   }
 }
 
+/** Whether `data[from, to)` holds a tab. */
+function tabIn(data: Buffer, from: number, to: number): boolean {
+  const at = data.indexOf(HTAB, from);
+  return at >= 0 && at < to;
+}
+
 /** A Content-Length the front takes: digits only, and few enough to be a safe integer. */
 function isLength(value: string): boolean {
   if (value.length === 0 || value.length > 15) return false;
@@ -474,7 +480,8 @@ class Connection<Route> {
     const value = data.toString('latin1', from, to);
     switch (name) {
       case 'content-length':
-        if (this.declared !== undefined || !isLength(value)) return false;
+        // llhttp takes spaces after the digits, not a tab: so does the front (a tab → node:http's 400).
+        if (this.declared !== undefined || !isLength(value) || tabIn(data, to, end)) return false;
         this.declared = value;
         break;
       case 'transfer-encoding':
@@ -590,10 +597,18 @@ class Connection<Route> {
     const slot = new Slot(this.clientClose ? CLOSE : KEEP);
     this.queue.push(slot);
     const handler = this.front.handler;
-    handler.serve(this.route as Route, this.headers as IncomingHttpHeaders, body).then(
-      (answer) => this.answered(slot, answer),
-      (error: unknown) => this.answered(slot, handler.failure(error)),
-    );
+    handler
+      .serve(this.route as Route, this.headers as IncomingHttpHeaders, body)
+      .then(
+        (answer) => this.answered(slot, answer),
+        (error: unknown) => this.answered(slot, handler.failure(error)),
+      )
+      // Writing an answer (or handing the connection off after it) is not expected to throw; if it
+      // ever does, the connection is dropped rather than the rejection left unhandled (a crash).
+      .catch(() => {
+        this.gone = true;
+        this.socket.destroy();
+      });
     this.requestDone();
   }
 
