@@ -10,7 +10,8 @@
 // BENCH_CASES=200,50,batch,latency picks cases; BENCH_ROUNDS (3) alternating bare/Inflow rounds
 // per single-message case; BENCH_PROF=dir writes the main thread's CPU profiles;
 // BENCH_TARGET_FLAGS="--cpu-prof --cpu-prof-dir=dir" (or --trace-gc) passes node flags to both
-// targets, every thread included (diagnostics, not the run that counts).
+// targets, every thread included (diagnostics, not the run that counts). BENCH_BATCH_RECORDS=n
+// sets the consumer's micro-batch size (diagnostics).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -61,6 +62,10 @@ if (process.argv[2] === 'bare') {
     port: 0,
     logLevel: 'silent',
     bootstrap: { clientSecret: SECRET, tenantId: 'extconndev' },
+    // BENCH_BATCH_RECORDS: the consumer's micro-batch size (diagnostics; the default is the server's).
+    ...(process.env.BENCH_BATCH_RECORDS
+      ? { streaming: { batchRecords: Number(process.env.BENCH_BATCH_RECORDS) } }
+      : {}),
   });
   const url = await server.listen();
   answerStats(() => {
