@@ -298,12 +298,19 @@ class Connection<Route> {
     private readonly front: Front<Route>,
     private readonly socket: Socket,
   ) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('drain', this.onDrain);
-    socket.on('close', this.onClose);
-    socket.on('error', this.onError);
+    for (const [event, listener] of this.listeners()) socket.on(event, listener);
     this.settle();
+  }
+
+  /** The front's socket listeners: added together here, removed together on a handoff. */
+  private listeners(): [string, Parameters<NodeJS.EventEmitter['on']>[1]][] {
+    return [
+      ['data', this.onData],
+      ['end', this.onEnd],
+      ['drain', this.onDrain],
+      ['close', this.onClose],
+      ['error', this.onError],
+    ];
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -687,11 +694,7 @@ class Connection<Route> {
     const { server, original } = this.front;
     const rest = this.len > 0 ? this.data.subarray(this.off, this.off + this.len) : undefined;
     this.release();
-    socket.removeListener('data', this.onData);
-    socket.removeListener('end', this.onEnd);
-    socket.removeListener('drain', this.onDrain);
-    socket.removeListener('close', this.onClose);
-    socket.removeListener('error', this.onError);
+    for (const [event, listener] of this.listeners()) socket.removeListener(event, listener);
     this.forget();
     if (socket.destroyed) return;
     if (this.ended) {
