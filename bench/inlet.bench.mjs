@@ -10,8 +10,10 @@
 // BENCH_CASES=200,50,batch,latency picks cases; BENCH_ROUNDS (3) alternating bare/Inflow rounds
 // per single-message case; BENCH_PROF=dir writes the main thread's CPU profiles;
 // BENCH_TARGET_FLAGS="--cpu-prof --cpu-prof-dir=dir" (or --trace-gc) passes node flags to both
-// targets, every thread included (diagnostics, not the run that counts). BENCH_BATCH_RECORDS=n
-// sets the consumer's micro-batch size (diagnostics).
+// targets, every thread included (diagnostics, not the run that counts); BENCH_INFLOW_FLAGS only
+// to the Inflow target. BENCH_BATCH_RECORDS=n sets the consumer's micro-batch size, and
+// BENCH_NO_LANDING=1 stops the consumer so that nothing lands (diagnostics). BENCH_CASES=drain
+// (not in the default set) measures the landing alone: CPU per landed message of a backlog.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -68,6 +70,11 @@ if (process.argv[2] === 'bare') {
       : {}),
   });
   const url = await server.listen();
+  // `drain`: time and CPU of landing a backlog the consumer finds at start (no load meanwhile).
+  if (process.argv[4] === 'drain') drainReport(server.app.streaming.consumer);
+  // BENCH_NO_LANDING=1: the consumer is stopped, so acks go into the log and nothing lands (a
+  // diagnostic: the ceiling of the ack path alone, not a run that counts).
+  if (process.env.BENCH_NO_LANDING) await server.app.streaming?.consumer.stop();
   answerStats(() => {
     const streaming = server.app.streaming;
     return { log: { ...streaming?.log.stats }, consumer: { ...streaming?.consumer.stats } };
@@ -78,6 +85,33 @@ if (process.argv[2] === 'bare') {
   console.log(JSON.stringify({ url, orgId: server.bootstrap.orgId, clientId: server.bootstrap.clientId }));
 } else {
   await main();
+}
+
+/**
+ * Reports (on stdout, one JSON line) the CPU time of all the process's threads and the wall time
+ * the consumer takes to land what the log holds, from the first landed message to the last.
+ */
+function drainReport(consumer) {
+  const total = Number(process.argv[5]);
+  let first;
+  const timer = setInterval(() => {
+    const { consumed } = consumer.stats;
+    if (first === undefined && consumed > 0)
+      first = { consumed, cpu: process.cpuUsage(), at: performance.now() };
+    if (first === undefined || consumed < total) return;
+    clearInterval(timer);
+    const cpu = process.cpuUsage(first.cpu);
+    const n = consumed - first.consumed;
+    console.log(
+      JSON.stringify({
+        drain: {
+          messages: n,
+          msgsPerSec: (n * 1000) / (performance.now() - first.at),
+          cpuMicrosPerMsg: (cpu.user + cpu.system) / n,
+        },
+      }),
+    );
+  }, 10);
 }
 
 /** Answers the driver's `stats` requests (IPC): this process's CPU time and what `extra` reports. */
@@ -121,6 +155,8 @@ function answerStats(extra) {
 function startTarget(args) {
   // BENCH_TARGET_FLAGS: node flags for the targets, e.g. `--cpu-prof --cpu-prof-dir=…` (every thread).
   const flags = (process.env.BENCH_TARGET_FLAGS ?? '').split(' ').filter(Boolean);
+  // BENCH_INFLOW_FLAGS: node flags for the Inflow target only (diagnostics).
+  if (args[0] === 'inflow') flags.push(...(process.env.BENCH_INFLOW_FLAGS ?? '').split(' ').filter(Boolean));
   const child = spawn(process.execPath, [...flags, fileURLToPath(import.meta.url), ...args], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     env: { ...process.env },
@@ -436,6 +472,36 @@ async function main() {
       msgsPerSec: batchResult.msgsPerSec * 100,
     };
     console.log(JSON.stringify({ batch }));
+  }
+  // `drain` (diagnostic, not in the default set): the landing's own cost, apart from the acks.
+  // 200 connections fill the log of a server whose consumer is stopped; a second server on the
+  // same data dir lands the backlog at start, and reports its CPU per landed message.
+  if (cases.has('drain')) {
+    for (let round = 0; round < ROUNDS; round++) {
+      process.env.BENCH_NO_LANDING = '1';
+      const s = await startInflow();
+      delete process.env.BENCH_NO_LANDING;
+      const filled = await measured(
+        s,
+        `${s.url}/collection/${s.inletId}`,
+        message(s.schemaId, s.datasetId, 1),
+        200,
+      );
+      await stopTarget(s);
+      const acked = Math.round(filled.msgsPerSec * SECONDS);
+      const d = await startTarget(['inflow', s.dataDir, 'drain', String(acked)]);
+      const report = await new Promise((resolve) => {
+        let out = '';
+        d.child.stdout.on('data', (c) => {
+          out += c;
+          const line = out.split('\n').find((l) => l.startsWith('{"drain"'));
+          if (line) resolve(JSON.parse(line).drain);
+        });
+      });
+      await stopTarget(d);
+      rmSync(s.dataDir, { recursive: true, force: true });
+      console.log(JSON.stringify({ drain: { round: round + 1, acked, ...report } }));
+    }
   }
   let latency;
   if (cases.has('latency')) {

@@ -128,10 +128,18 @@ describe('StreamConsumer', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lands by size before the time trigger, in micro-batches of at most batchRecords', async () => {
+  it('lands by size before the time trigger, in micro-batches of at most batchRecords, reading each frame once', async () => {
     const other = await createSchemaAndDataset(t, 'sized');
     const dir = mkdtempSync(join(tmpdir(), 'inflow-consumer-log-'));
     const log = await StreamLog.open(join(dir, 'log'));
+    // Every frame the consumer reads from the log, by offset.
+    const framesRead: number[] = [];
+    const read = log.read.bind(log);
+    log.read = async (...args) => {
+      const entries = await read(...args);
+      for (const e of entries) framesRead.push(e.offset);
+      return entries;
+    };
     const consumer = new StreamConsumer(
       { log, dir, pipelines: () => t.server.services.pipelines, datasets: () => t.server.services.datasets },
       // A time trigger that would not fire during the test: only size can land these.
@@ -158,6 +166,9 @@ describe('StreamConsumer', () => {
     const { rows, batches } = await readDataset(dataDir, other.datasetId);
     expect(rows).toHaveLength(25);
     expect(batches).toBe(3);
+    // The frames the size trigger read to count them are the ones landed: none is read twice.
+    expect(framesRead).toHaveLength(25);
+    expect(new Set(framesRead).size).toBe(25);
     await consumer.stop();
     await log.close();
     rmSync(dir, { recursive: true, force: true });

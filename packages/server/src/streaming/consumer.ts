@@ -137,6 +137,59 @@ export function emptyConsumerStats(): ConsumerStats {
   };
 }
 
+/** A message's pipeline and the dataset it lands in. */
+interface Resolved {
+  datasetId: string;
+  pipeline: RecordPipeline;
+}
+
+/** Where a message lands, or why it cannot (the dead-letter reason). */
+type Destination = { resolved: Resolved; group: Group } | { dead: string };
+
+/** Whether two messages land in the same place (the same group, through the same pipeline). */
+function sameDestination(a: LoggedMessage, b: LoggedMessage): boolean {
+  return (
+    a.orgId === b.orgId &&
+    a.sandbox === b.sandbox &&
+    a.flowId === b.flowId &&
+    a.datasetId === b.datasetId &&
+    a.inletId === b.inletId
+  );
+}
+
+/** A frame read from the log, with its header parsed. */
+interface Frame {
+  entry: LogEntry;
+  header: EntryHeader;
+}
+
+/** A micro-batch's frames take at most about this many bytes (at least one frame), whatever their count. */
+const BATCH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What the size trigger has read past the checkpoint: `frames` up to `end`, holding `count`
+ * messages in `bytes` bytes.
+ */
+interface Scan {
+  end: number;
+  count: number;
+  bytes: number;
+  frames: Frame[];
+}
+
+/** The scan once everything before `to` has landed: the frames after it, counted again. */
+function scanPast(scan: Scan, to: number): Scan {
+  if (scan.end <= to) return { end: to, count: 0, bytes: 0, frames: [] };
+  const frames = scan.frames.filter((f) => f.entry.offset >= to);
+  let count = 0;
+  let bytes = 0;
+  for (const f of frames) {
+    count += messageCount(f.header);
+    bytes += f.entry.end - f.entry.offset;
+  }
+  return { end: scan.end, count, bytes, frames };
+}
+
 export class StreamConsumer {
   readonly stats: ConsumerStats = emptyConsumerStats();
   private readonly flushMs: number;
@@ -149,11 +202,12 @@ export class StreamConsumer {
   /** Messages waiting beyond the checkpoint (approximate: from the frames' headers). */
   private waitingSince: number | undefined;
   private readonly seen = new Set<string>();
-  /** Messages counted between the checkpoint and `offset`, for the size trigger. */
-  private scan = { offset: 0, count: 0 };
+  /**
+   * The frames the size trigger has read past the checkpoint, up to `end`, with their headers and
+   * message count: the next micro-batch takes them as they are instead of reading them again.
+   */
+  private scan: Scan = { end: 0, count: 0, bytes: 0, frames: [] };
   private idleWaiters: (() => void)[] = [];
-  /** Frame headers already parsed (by the size trigger's count), by offset: each is parsed once. */
-  private readonly headers = new Map<number, EntryHeader>();
   /** Failed attempts at landing the range `[from, to)` in a row. */
   private attempts = { from: -1, to: -1, count: 0 };
   /** The pieces of the range being split that failed, by key, with the reason (its marks file). */
@@ -356,45 +410,77 @@ export class StreamConsumer {
     for (const w of waiters) w();
   }
 
-  /** Counts waiting messages incrementally (only frames not counted before are read). */
+  /**
+   * Whether a micro-batch is full (`batchRecords` messages, or `BATCH_BYTES` of frames): reads only
+   * the frames not read before, and keeps them for the batch.
+   */
   private async hasFullBatch(): Promise<boolean> {
-    if (this.scan.offset < this.checkpoint.offset) this.scan = { offset: this.checkpoint.offset, count: 0 };
-    if (this.scan.count >= this.batchRecords) return true;
-    const entries = await this.deps.log.read(this.scan.offset, 64 * 1024 * 1024, (entry) => {
-      this.scan.count += messageCount(this.headerOf(entry));
-      return this.scan.count >= this.batchRecords;
+    if (this.scan.end < this.checkpoint.offset) {
+      this.scan = { end: this.checkpoint.offset, count: 0, bytes: 0, frames: [] };
+    }
+    const scan = this.scan;
+    const full = () => scan.count >= this.batchRecords || scan.bytes >= BATCH_BYTES;
+    if (full()) return true;
+    await this.deps.log.read(scan.end, BATCH_BYTES - scan.bytes, (entry) => {
+      const frame = { entry, header: decodeHeader(entry.payload) };
+      scan.frames.push(frame);
+      scan.end = entry.end;
+      scan.count += messageCount(frame.header);
+      scan.bytes += entry.end - entry.offset;
+      return full();
     });
-    const last = entries[entries.length - 1];
-    if (last) this.scan.offset = last.end;
-    return this.scan.count >= this.batchRecords;
+    return full();
   }
 
-  /** Lands one micro-batch: the in-flight range if there is one, else the next up to `batchRecords`. */
+  /**
+   * The next micro-batch's frames from the checkpoint on: those the size trigger read, then more
+   * from the log until `batchRecords` messages or `BATCH_BYTES` (or the durable end).
+   */
+  private async nextFrames(from: number): Promise<Frame[]> {
+    const frames: Frame[] = [];
+    let count = 0;
+    let bytes = 0;
+    let next = from;
+    const take = (frame: Frame): boolean => {
+      frames.push(frame);
+      next = frame.entry.end;
+      count += messageCount(frame.header);
+      bytes += frame.entry.end - frame.entry.offset;
+      return count >= this.batchRecords || bytes >= BATCH_BYTES;
+    };
+    const scanned = this.scan.frames;
+    if (scanned.length > 0 && (scanned[0] as Frame).entry.offset === from) {
+      for (const frame of scanned) if (take(frame)) return frames;
+    }
+    if (next < this.deps.log.durableEnd) {
+      await this.deps.log.read(next, BATCH_BYTES - bytes, (entry) =>
+        take({ entry, header: decodeHeader(entry.payload) }),
+      );
+    }
+    return frames;
+  }
+
+  /** Lands one micro-batch: the in-flight range if there is one, else the next (see `nextFrames`). */
   private async consumeOnce(): Promise<void> {
     const log = this.deps.log;
     const from = this.checkpoint.offset;
     const inFlight = this.checkpoint.inFlight;
-    let count = 0;
-    const entries =
+    const frames =
       inFlight !== undefined
-        ? await log.read(from, Number.POSITIVE_INFINITY, (e) => e.end >= inFlight)
-        : await log.read(from, 64 * 1024 * 1024, (e) => {
-            count += messageCount(this.headerOf(e));
-            return count >= this.batchRecords;
-          });
-    if (entries.length === 0) {
+        ? (await log.read(from, Number.POSITIVE_INFINITY, (e) => e.end >= inFlight)).map((entry) => ({
+            entry,
+            header: decodeHeader(entry.payload),
+          }))
+        : await this.nextFrames(from);
+    if (frames.length === 0) {
       if (inFlight !== undefined) await this.saveCheckpoint({ logId: log.id, offset: from });
       return;
     }
-    const to = (entries[entries.length - 1] as { end: number }).end;
+    const to = (frames[frames.length - 1] as Frame).entry.end;
     if (inFlight === undefined) await this.saveCheckpoint({ logId: log.id, offset: from, inFlight: to });
     this.waitingSince = log.durableEnd > to ? Date.now() : undefined;
 
-    const messages = entries.flatMap((e) => {
-      const decoded = decodeEntry(e.payload, this.headerOf(e));
-      this.headers.delete(e.offset);
-      return decoded;
-    });
+    const messages = frames.flatMap((f) => decodeEntry(f.entry.payload, f.header));
     const range = `${log.id}-${from}-${to}`;
     const groups = await this.route(messages, range, `stream:${log.id}:${from}-${to}`);
     if (this.checkpoint.split) {
@@ -423,10 +509,7 @@ export class StreamConsumer {
       this.marks = undefined;
       await rm(join(this.splitDir, `${range}.jsonl`), { force: true });
     }
-    this.scan =
-      this.scan.offset <= to
-        ? { offset: to, count: 0 }
-        : { offset: this.scan.offset, count: Math.max(0, this.scan.count - messages.length) };
+    this.scan = scanPast(this.scan, to);
     try {
       await log.deleteBefore(to);
     } catch (error) {
@@ -434,20 +517,8 @@ export class StreamConsumer {
         error: error instanceof Error ? error.message : String(error),
       });
     }
-    if (this.headers.size > 0)
-      for (const offset of this.headers.keys()) if (offset < to) this.headers.delete(offset);
     this.options.onProgress?.();
     this.notifyIdle();
-  }
-
-  /** A frame's header, parsed once: kept from the size trigger's scan until the frame is consumed. */
-  private headerOf(entry: LogEntry): EntryHeader {
-    let header = this.headers.get(entry.offset);
-    if (!header) {
-      header = decodeHeader(entry.payload);
-      if (this.headers.size < 1_000_000) this.headers.set(entry.offset, header);
-    }
-    return header;
   }
 
   private remember(xactionId: string): void {
@@ -458,59 +529,82 @@ export class StreamConsumer {
     }
   }
 
+  /**
+   * Where a message lands: its pipeline (an Error when it has no dataset left to land in) and its
+   * group, each found or made once per range.
+   */
+  private async destination(
+    m: LoggedMessage,
+    pipelines: Map<string, Resolved | Error>,
+    groups: Map<string, Group>,
+    keyPrefix: string,
+  ): Promise<Destination> {
+    const scope: Scope = { orgId: m.orgId, sandbox: m.sandbox };
+    const target = m.flowId !== undefined ? `f:${m.flowId}` : `d:${m.datasetId}`;
+    const cacheKey = `${m.orgId}\0${m.sandbox}\0${target}`;
+    let resolved = pipelines.get(cacheKey);
+    if (!resolved) {
+      try {
+        resolved =
+          m.flowId !== undefined
+            ? await this.deps.pipelines().forFlow(scope, m.flowId)
+            : {
+                datasetId: m.datasetId as string,
+                pipeline: await this.deps.pipelines().forDataset(scope, m.datasetId as string),
+              };
+      } catch (error) {
+        if (!isPermanent(error)) throw error;
+        resolved = error instanceof Error ? error : new Error(String(error));
+      }
+      pipelines.set(cacheKey, resolved);
+    }
+    if (resolved instanceof Error) return { dead: resolved.message };
+    const groupKey = `${cacheKey}\0${resolved.datasetId}\0${m.inletId}`;
+    let group = groups.get(groupKey);
+    if (!group) {
+      group = {
+        // The group's identity, never its position: a message dead-lettered (or a group that
+        // fails) on a retry must not move another group's key.
+        key: `${keyPrefix}:${m.orgId}:${m.sandbox}:${resolved.datasetId}:${m.inletId}:${m.flowId ?? ''}`,
+        ids: [],
+        request: {
+          scope,
+          datasetId: resolved.datasetId,
+          records: [],
+          failures: [],
+          origin: { inletId: m.inletId, ...(m.flowId !== undefined ? { flowId: m.flowId } : {}) },
+        },
+      };
+      groups.set(groupKey, group);
+    }
+    return { resolved, group };
+  }
+
   /** Groups the messages by where they land, each through its pipeline. Deterministic in message order. */
   private async route(messages: LoggedMessage[], range: string, keyPrefix: string): Promise<Group[]> {
     const groups = new Map<string, Group>();
-    const pipelines = new Map<string, { datasetId: string; pipeline: RecordPipeline } | Error>();
+    const pipelines = new Map<string, Resolved | Error>();
     const dead: { message: LoggedMessage; reason: string }[] = [];
     const seenHere = new Set<string>();
+    // The group of the message before, for a run of messages to the same place (the usual case).
+    let last: { m: LoggedMessage; dest: Destination } | undefined;
     for (const m of messages) {
       if (this.seen.has(m.xactionId) || seenHere.has(m.xactionId)) {
         this.stats.duplicates++;
         continue;
       }
       seenHere.add(m.xactionId);
-      const scope: Scope = { orgId: m.orgId, sandbox: m.sandbox };
-      const target = m.flowId !== undefined ? `f:${m.flowId}` : `d:${m.datasetId}`;
-      const cacheKey = `${m.orgId}\0${m.sandbox}\0${target}`;
-      let resolved = pipelines.get(cacheKey);
-      if (!resolved) {
-        try {
-          resolved =
-            m.flowId !== undefined
-              ? await this.deps.pipelines().forFlow(scope, m.flowId)
-              : {
-                  datasetId: m.datasetId as string,
-                  pipeline: await this.deps.pipelines().forDataset(scope, m.datasetId as string),
-                };
-        } catch (error) {
-          if (!isPermanent(error)) throw error;
-          resolved = error instanceof Error ? error : new Error(String(error));
-        }
-        pipelines.set(cacheKey, resolved);
+      let dest: Destination;
+      if (last && sameDestination(last.m, m)) dest = last.dest;
+      else {
+        dest = await this.destination(m, pipelines, groups, keyPrefix);
+        last = { m, dest };
       }
-      if (resolved instanceof Error) {
-        dead.push({ message: m, reason: resolved.message });
+      if ('dead' in dest) {
+        dead.push({ message: m, reason: dest.dead });
         continue;
       }
-      const groupKey = `${cacheKey}\0${resolved.datasetId}\0${m.inletId}`;
-      let group = groups.get(groupKey);
-      if (!group) {
-        group = {
-          // The group's identity, never its position: a message dead-lettered (or a group that
-          // fails) on a retry must not move another group's key.
-          key: `${keyPrefix}:${m.orgId}:${m.sandbox}:${resolved.datasetId}:${m.inletId}:${m.flowId ?? ''}`,
-          ids: [],
-          request: {
-            scope,
-            datasetId: resolved.datasetId,
-            records: [],
-            failures: [],
-            origin: { inletId: m.inletId, ...(m.flowId !== undefined ? { flowId: m.flowId } : {}) },
-          },
-        };
-        groups.set(groupKey, group);
-      }
+      const { resolved, group } = dest;
       this.stats.consumed++;
       const record = m.record;
       if (typeof record !== 'object' || record === null || Array.isArray(record)) {
