@@ -11,7 +11,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { type BootstrapResult, Tenancy } from './auth/tenancy.js';
-import type { ServerConfig } from './config.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type ServerConfig } from './config.js';
 import { SecretBox, type TokenClaims, verifyToken } from './crypto.js';
 import { loadKeys } from './data-dir.js';
 import { openDatasets } from './datasets/open.js';
@@ -338,6 +338,16 @@ function bodyCutShort(declared: string | undefined): FlowProblem {
   );
 }
 
+/** Node's client error for a request that did not arrive within the server's `requestTimeout`. */
+const REQUEST_TIMEOUT = 'ERR_HTTP_REQUEST_TIMEOUT';
+
+function bodyTimedOut(timeoutMs: number): FlowProblem {
+  return new FlowProblem(
+    '1463-408',
+    `The request body did not arrive in time: the server waits at most ${timeoutMs / 1000} s for a whole request`,
+  );
+}
+
 /** The request a connection is on (the last whose head it sent), and its reply. */
 interface InFlight {
   req: FastifyRequest;
@@ -381,7 +391,7 @@ function rawAnswer(status: number, body: string, headers: string[]): string {
 /** Fastify's own answer to a client error (its `defaultClientErrorHandler`, which is not exported). */
 function genericClientError(err: ConnectionError, socket: Socket): void {
   const [status, message] =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    err.code === REQUEST_TIMEOUT
       ? [408, 'Client Timeout']
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Exceeded maximum allowed HTTP header size']
@@ -475,6 +485,9 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
             },
           },
     bodyLimit: BODY_LIMIT,
+    // Fastify's default is no limit at all, so a body sent a byte at a time held its connection
+    // (and the request's memory) for ever.
+    requestTimeout: config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
@@ -505,7 +518,9 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       // mid-body, in the inlet's shape. Elsewhere only a body cut short gets the family's answer.
       const inletRoute =
         current !== undefined && !current.req.raw.complete && isInletRoute(current.req.routeOptions.url);
-      if (!inletRoute && (err.code !== BODY_CUT_SHORT || !current || current.req.raw.complete)) {
+      // A body cut short, or one that did not arrive in time (the request timeout).
+      const midBody = err.code === BODY_CUT_SHORT || err.code === REQUEST_TIMEOUT;
+      if (!inletRoute && (!midBody || !current || current.req.raw.complete)) {
         app.log.trace({ err }, 'client error');
         if (freeToAnswer(socket, current)) genericClientError(err, socket);
         else socket.destroy();
@@ -528,7 +543,11 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
         );
         return;
       }
-      const answer = problemAnswer(apiFamilyOf(req), requestId, bodyCutShort(req.headers['content-length']));
+      const problem =
+        err.code === REQUEST_TIMEOUT
+          ? bodyTimedOut(app.server.requestTimeout)
+          : bodyCutShort(req.headers['content-length']);
+      const answer = problemAnswer(apiFamilyOf(req), requestId, problem);
       answerAndClose(
         socket,
         {

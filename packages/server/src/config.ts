@@ -36,6 +36,13 @@ export interface ServerConfig {
   runs?: RunsConfig;
   /** Streaming log and consumer knobs (segment size, micro-batch size and time trigger); defaults suit production. */
   streaming?: StreamingOptions;
+  /**
+   * `INFLOW_REQUEST_TIMEOUT_MS`: how long a client may take to send a whole request, head and
+   * body; default 120000 (requests are at most 1 MB); 0 waits for ever. Checked every 30 s, so a
+   * request that overruns it gets its 408 up to 30 s later. The head alone has 60 s (Node's
+   * `headersTimeout`), or this if it is shorter.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** Batch run knobs; each has an environment variable, and tests lower them. */
@@ -53,6 +60,9 @@ export interface RunsConfig {
   /** `INFLOW_RUN_CHUNK_BYTES`: …or once its pending records take about this many bytes, default 64 MiB. */
   chunkBytes?: number;
 }
+
+/** The default of `ServerConfig.requestTimeoutMs`. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 function int(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
@@ -76,6 +86,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     bootstrap,
     tokenTtlSeconds: int(env.INFLOW_TOKEN_TTL_SECONDS, 'INFLOW_TOKEN_TTL_SECONDS', 86399),
     logLevel: env.INFLOW_LOG_LEVEL || 'info',
+    requestTimeoutMs: int(
+      env.INFLOW_REQUEST_TIMEOUT_MS,
+      'INFLOW_REQUEST_TIMEOUT_MS',
+      DEFAULT_REQUEST_TIMEOUT_MS,
+    ),
     runs: {
       minScheduleIntervalSeconds: int(
         env.INFLOW_MIN_SCHEDULE_INTERVAL_SECONDS,

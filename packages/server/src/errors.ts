@@ -38,6 +38,7 @@ const TITLES: Record<string, string> = {
   '1460': 'Invalid request',
   '1461': 'Payload too large',
   '1462': 'Unsupported media type',
+  '1463': 'Request timeout',
   '2000': 'Invalid authorization token',
   '2100': 'Sandbox not found',
   '2105': 'Header is missing',

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/index.js';
+import { buildServer, configFromEnv } from '../src/index.js';
 import { XDM_ERRORS, XdmProblem } from '../src/xdm/schema-registry.js';
-import { call, FS, type RawResponse, startTestServer, type TestServer, testServerConfig } from './helpers.js';
+import {
+  call,
+  FS,
+  type RawResponse,
+  startTestServer,
+  type TestServer,
+  testServerConfig,
+  tokenFor,
+} from './helpers.js';
 import { head, heldS3Connection, parseAnswer, parseAnswers, rawConnection, rawExchange } from './raw-http.js';
 
 /**
@@ -387,6 +395,58 @@ describe('a body shorter than its Content-Length', () => {
       type: 'https://ns.adobe.com/aep/errors/FLOW-1460-400',
       errorMessage: "The request body's size does not match its Content-Length (100 bytes)",
     });
+  });
+});
+
+describe('a request that does not arrive in time', () => {
+  it('may take 120 s by default, or INFLOW_REQUEST_TIMEOUT_MS (Fastify alone would wait for ever)', () => {
+    expect(t.server.app.server.requestTimeout).toBe(120_000);
+    expect(configFromEnv({}).requestTimeoutMs).toBe(120_000);
+    expect(configFromEnv({ INFLOW_REQUEST_TIMEOUT_MS: '5000' }).requestTimeoutMs).toBe(5000);
+    expect(() => configFromEnv({ INFLOW_REQUEST_TIMEOUT_MS: 'soon' })).toThrow(/INFLOW_REQUEST_TIMEOUT_MS/);
+  });
+
+  it('a body that stops coming gets a 408 in the shape of the family, and the connection is closed', async () => {
+    const secret = 'test-client-secret-0408';
+    const server = await buildServer(
+      testServerConfig({ requestTimeoutMs: 300, bootstrap: { clientSecret: secret } }),
+    );
+    // Node checks request deadlines every 30 s by default; it reads this when it starts listening.
+    // Its deadline for the head (60 s) is lowered as well, below the request's as it is by default.
+    const http = server.app.server as typeof server.app.server & { connectionsCheckingInterval: number };
+    http.connectionsCheckingInterval = 50;
+    http.headersTimeout = 150;
+    try {
+      const url = await server.listen();
+      const token = await tokenFor(url, server.bootstrap.clientId, secret);
+      const headers = {
+        Authorization: `Bearer ${token}`,
+        'x-api-key': server.bootstrap.clientId,
+        'x-gw-ims-org-id': server.bootstrap.orgId,
+        'x-sandbox-name': 'prod',
+      };
+      // Part of the body, then nothing (the connection stays open).
+      const stall = async (path: string, h: Record<string, string>) => {
+        const raw = await rawConnection(url);
+        raw.socket.write(`${head('POST', path, { ...h, 'content-length': '100' })}\r\n{"title":"`);
+        const res = parseAnswer(await raw.ended);
+        expect(res.headers.connection).toBe('close');
+        return res;
+      };
+      const late = /did not arrive in time: the server waits at most 0\.3 s for a whole request/;
+      const flow = await stall(`${FS}/connections`, { ...headers, ...JSON_TYPE });
+      expectFlow(flow, '1463-408');
+      expect(flow.body).toMatchObject({
+        title: 'Request timeout',
+        errorMessage: expect.stringMatching(late),
+      });
+      expectXdm(await stall(`${SR}/tenant/schemas`, { ...headers, ...JSON_TYPE }), 'XDM-1463-408', late);
+      const ims = await stall('/ims/token/v3', { 'content-type': 'application/x-www-form-urlencoded' });
+      expect(ims.status).toBe(408);
+      expect(ims.body).toEqual({ error: 'invalid_request', error_description: expect.stringMatching(late) });
+    } finally {
+      await server.close();
+    }
   });
 });
 
