@@ -4,6 +4,7 @@ import { XDM_ERRORS, XdmProblem } from '../src/xdm/schema-registry.js';
 import {
   call,
   FS,
+  platformHeaders,
   type RawResponse,
   startTestServer,
   type TestServer,
@@ -418,13 +419,10 @@ describe('a request that does not arrive in time', () => {
     http.headersTimeout = 150;
     try {
       const url = await server.listen();
-      const token = await tokenFor(url, server.bootstrap.clientId, secret);
-      const headers = {
-        Authorization: `Bearer ${token}`,
-        'x-api-key': server.bootstrap.clientId,
-        'x-gw-ims-org-id': server.bootstrap.orgId,
-        'x-sandbox-name': 'prod',
-      };
+      const headers = platformHeaders(
+        server.bootstrap,
+        await tokenFor(url, server.bootstrap.clientId, secret),
+      );
       // Part of the body, then nothing (the connection stays open).
       const stall = async (path: string, h: Record<string, string>) => {
         const raw = await rawConnection(url);

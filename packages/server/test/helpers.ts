@@ -45,6 +45,16 @@ export function testServerConfig(overrides: Partial<ServerConfig> = {}): ServerC
   };
 }
 
+/** The Platform headers of a request as the bootstrap client, in the `prod` sandbox. */
+export function platformHeaders(bootstrap: { clientId: string; orgId: string }, token: string) {
+  return {
+    Authorization: `Bearer ${token}`,
+    'x-api-key': bootstrap.clientId,
+    'x-gw-ims-org-id': bootstrap.orgId,
+    'x-sandbox-name': 'prod',
+  };
+}
+
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const config = testServerConfig(overrides);
   const server = await buildServer(config);
@@ -55,12 +65,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     server.bootstrap.clientSecret ??
     (saved ? readBootstrap(saved).clientSecret : '');
   const token = await tokenFor(url, server.bootstrap.clientId, clientSecret);
-  const headers = {
-    Authorization: `Bearer ${token}`,
-    'x-api-key': server.bootstrap.clientId,
-    'x-gw-ims-org-id': server.bootstrap.orgId,
-    'x-sandbox-name': 'prod',
-  };
+  const headers = platformHeaders(server.bootstrap, token);
   const client = new FlowServiceClient({
     endpoint: url,
     apiKey: server.bootstrap.clientId,
