@@ -530,8 +530,8 @@ export class StreamConsumer {
   }
 
   /**
-   * Where a message lands: its pipeline (an Error when it has no dataset left to land in) and its
-   * group, each found or made once per range.
+   * Where a message lands: its pipeline and its group, each found or made once per range; or,
+   * when it has no dataset left to land in, why (it goes to the dead-letter folder).
    */
   private async destination(
     m: LoggedMessage,
