@@ -515,7 +515,8 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       }
       const current = inFlight.get(socket);
       // An inlet route Fastify answers (an id the fast path does not take): any client error
-      // mid-body, in the inlet's shape. Elsewhere only a body cut short gets the family's answer.
+      // mid-body, in the inlet's shape. Elsewhere only a body cut short or one that did not arrive
+      // in time gets the family's answer.
       const inletRoute =
         current !== undefined && !current.req.raw.complete && isInletRoute(current.req.routeOptions.url);
       // A body cut short, or one that did not arrive in time (the request timeout).
@@ -559,6 +560,11 @@ export async function buildServer(config: ServerConfig): Promise<InflowServer> {
       );
     },
   });
+  // Node's deadline for a head stays 60 s whatever the request timeout, and it does not enforce a
+  // request timeout shorter than that on a body: a shorter one lowers the head's too.
+  const { requestTimeout } = app.server;
+  if (requestTimeout > 0 && app.server.headersTimeout > requestTimeout)
+    app.server.headersTimeout = requestTimeout;
   for (const event of loaded.events) app.log[event.level]({ connectorPackage: event.package }, event.message);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
