@@ -52,6 +52,23 @@ export async function createDataset(
   return { schemaId, dataSetId: ((ds.body as string[])[0] as string).replace('@/dataSets/', '') };
 }
 
+/** The row counts of a Parquet file's row groups, in order, as DuckDB reads its metadata. */
+export async function rowGroupSizes(file: string): Promise<number[]> {
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    const reader = await conn.runAndReadAll(
+      `select distinct row_group_id, row_group_num_rows from parquet_metadata('${file.replace(/'/g, "''")}') order by row_group_id`,
+    );
+    return (reader.getRowObjectsJson() as { row_group_num_rows: string | number }[]).map((r) =>
+      Number(r.row_group_num_rows),
+    );
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
 /** Reads Parquet files with DuckDB (an independent reader): rows as JSON-compatible objects. */
 export async function duckRows(
   glob: string,

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetSchemas } from '../src/datasets/dataset-schema.js';
-import { DatasetLake, type LandRequest } from '../src/datasets/writer.js';
-import { createDataset, duckRows, TENANT } from './datasets-fixtures.js';
+import { DatasetLake, type LandRequest, ROW_GROUP_ROWS } from '../src/datasets/writer.js';
+import { createDataset, duckRows, rowGroupSizes, TENANT } from './datasets-fixtures.js';
 import { call, startTestServer, type TestServer } from './helpers.js';
 
 const T = `_${TENANT}`;
@@ -155,6 +155,31 @@ describe('DatasetLake.land', () => {
     const again = await t.server.services.datasets.land({ ...request, records: [member(3)] });
     expect(again).toEqual({ ...first, created: false });
     expect(Object.keys(await batches(dataSetId))).toEqual([first.batchId]);
+  });
+
+  it('lands a batch a piece at a time (open, add, commit): a row group per piece of at most ROW_GROUP_ROWS, read back whole', async () => {
+    const { dataSetId } = await createDataset(t, 'pieces');
+    const odd = { ...member(5), [T]: { ...member(5)[T], nickname: 'x' } };
+    const request = { scope, datasetId: dataSetId, origin: { inletId: 'i1' }, key: 'pieces-1' };
+    const batch = await lake().open(request);
+    batch.add([member(0), member(1), member(2)]);
+    batch.add([member(3), odd], [{ record: { raw: 4 }, reason: 'bad', code: 'MAPPER-3700-400' }]);
+    const many = Array.from({ length: ROW_GROUP_ROWS + 10 }, (_, i) => member(10 + i));
+    batch.add(many);
+    const landed = await batch.commit();
+    expect(landed).toMatchObject({ recordCount: 4 + many.length, failedCount: 2, created: true });
+
+    const file = join(lake().batchDir(dataSetId, landed.batchId), 'data', 'part-00000.parquet');
+    const ids = (await duckRows(file, '_id')).map((r) => r._id);
+    expect(ids).toEqual([0, 1, 2, 3, ...many.map((_, i) => 10 + i)].map((i) => `m-${i}`));
+    // Pieces of 3 and 1 rows, then ROW_GROUP_ROWS + 10 split at ROW_GROUP_ROWS.
+    expect(await rowGroupSizes(file)).toEqual([3, 1, ROW_GROUP_ROWS, 10]);
+
+    // Opening the key again finds the batch landed: nothing is encoded or written.
+    const again = await lake().open(request);
+    again.add([member(99)]);
+    expect(await again.commit()).toEqual({ ...landed, created: false });
+    expect(Object.keys(await batches(dataSetId))).toEqual([landed.batchId]);
   });
 
   it('refuses a dataset that does not exist, in the service shape', async () => {

@@ -11,7 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Pipelines } from '../src/datasets/pipeline.js';
-import type { DatasetWriter, LandRequest } from '../src/datasets/writer.js';
+import {
+  type DatasetLake,
+  type DatasetWriter,
+  type LandRequest,
+  ROW_GROUP_ROWS,
+} from '../src/datasets/writer.js';
 import { FlowProblem } from '../src/errors.js';
 import { StreamConsumer } from '../src/streaming/consumer.js';
 import { encodeEntry } from '../src/streaming/entry.js';
@@ -172,6 +177,53 @@ describe('StreamConsumer', () => {
     await consumer.stop();
     await log.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('a range larger than a row group', () => {
+  it('lands as one batch, handing the writer at most a row group of records at a time', async () => {
+    const target = await createSchemaAndDataset(t, 'chunked');
+    const real = t.server.services.datasets as DatasetLake;
+    const adds: number[] = [];
+    const writer: DatasetWriter = {
+      land: (request) => real.land(request),
+      open: async (request) => {
+        const batch = await real.open(request);
+        return {
+          add(records, failures) {
+            adds.push(records.length);
+            batch.add(records, failures);
+          },
+          commit: () => batch.commit(),
+        };
+      },
+    };
+    const count = 2 * ROW_GROUP_ROWS + 5;
+    const payloads = Array.from({ length: count }, (_, i) =>
+      entry(`r:${i}`, target.datasetId, { _extconndev: { seq: i === 7 ? 'seven' : i } }, target.schemaId),
+    );
+    payloads.push(entry('r:9', target.datasetId, { _extconndev: { seq: 9 } }, target.schemaId));
+    const dir = mkdtempSync(join(tmpdir(), 'inflow-consumer-chunks-'));
+    const log = await StreamLog.open(join(dir, 'log'));
+    await log.append(payloads);
+    const consumer = new StreamConsumer(
+      { log, dir, pipelines: () => t.server.services.pipelines, datasets: () => writer },
+      { flushMs: 10 },
+    );
+    await consumer.start();
+    await consumer.idle();
+    await consumer.stop();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+
+    const { rows, failures, batches } = await readDataset(dataDir, target.datasetId);
+    expect(batches).toBe(1);
+    expect(seqsOf(rows)).toEqual(Array.from({ length: count }, (_, i) => i).filter((i) => i !== 7));
+    expect(failures).toHaveLength(1);
+    expect(consumer.stats).toMatchObject({ landedRecords: count - 1, failedRecords: 1, duplicates: 1 });
+    expect(adds.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...adds)).toBeLessThanOrEqual(ROW_GROUP_ROWS);
+    expect(adds.reduce((a, b) => a + b, 0)).toBe(count - 1);
   });
 });
 

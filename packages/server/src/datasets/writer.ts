@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JsonValue } from '@inflow/core';
-import { parquetWriteBuffer } from 'hyparquet-writer';
+import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { mkdirDurable, syncDir } from '../durable-dirs.js';
 import { FlowProblem } from '../errors.js';
 import type { Doc, ResourceStore, Scope } from '../store/resources.js';
@@ -57,8 +57,28 @@ export interface LandedBatch {
   source?: SourceProgress;
 }
 
+/**
+ * A batch written a piece at a time (`DatasetWriter.open`): each piece's records are encoded as
+ * Parquet row groups as they are added, so a large batch never holds all its records at once.
+ * Nothing is on disk until `commit`.
+ */
+export interface OpenBatch {
+  /**
+   * Adds records (and records that already failed) to the batch: encoded at once, in row groups
+   * of at most `ROW_GROUP_ROWS` (one per call for fewer), so the caller may drop them.
+   */
+  add(records: readonly Record<string, unknown>[], failures?: readonly RecordFailure[]): void;
+  /** Writes and commits the batch; returns the batch already landed under the request's key, if one was. */
+  commit(): Promise<LandedBatch>;
+}
+
+/** What `open` takes: a land request without its records, which come with `OpenBatch.add`. */
+export type OpenRequest = Omit<LandRequest, 'records' | 'failures'>;
+
 export interface DatasetWriter {
   land(request: LandRequest): Promise<LandedBatch>;
+  /** The same as `land`, a piece at a time. Optional: `openBatch` falls back to `land`. */
+  open?(request: OpenRequest): Promise<OpenBatch>;
   /**
    * The batch landed with an idempotency key, if any (finishing its Catalog record after a crash);
    * batch runs find the chunks an earlier attempt landed with it. Optional for other writers.
@@ -126,6 +146,27 @@ export function newBatchId(now: number): string {
     t = Math.floor(t / 32);
   }
   return time + base32(randomBytes(10), 16);
+}
+
+/**
+ * The most rows in a Parquet row group: a batch is encoded this many records at a time (fewer
+ * when `OpenBatch.add` is given fewer), so that its records need not all live until the whole
+ * batch is encoded.
+ */
+export const ROW_GROUP_ROWS = 2048;
+
+/** A batch through `writer.open`, or, for a writer without it, one `land` of everything added. */
+export async function openBatch(writer: DatasetWriter, request: OpenRequest): Promise<OpenBatch> {
+  if (writer.open) return writer.open(request);
+  const records: Record<string, unknown>[] = [];
+  const failures: RecordFailure[] = [];
+  return {
+    add(more, failed) {
+      for (const record of more) records.push(record);
+      for (const failure of failed ?? []) failures.push(failure);
+    },
+    commit: () => writer.land({ ...request, records, failures }),
+  };
 }
 
 /** The batch id of an idempotency key: the same key always lands in the same folder. */
@@ -219,26 +260,77 @@ export class DatasetLake implements DatasetWriter {
   }
 
   async land(request: LandRequest): Promise<LandedBatch> {
+    const batch = await this.open(request);
+    batch.add(request.records, request.failures);
+    return batch.commit();
+  }
+
+  async open(request: OpenRequest): Promise<OpenBatch> {
     const { scope, datasetId } = request;
     const schema = await this.schemas.of(scope, datasetId);
     const batchId = request.key ? keyedBatchId(datasetId, request.key) : newBatchId(this.now());
-    const finalDir = this.batchDir(datasetId, batchId);
-    if (request.key) {
-      const done = await this.existing(scope, datasetId, batchId);
-      if (done) return done;
-    }
+    // Checked before anything is encoded: a batch already landed under the key is the answer.
+    const done = request.key ? await this.existing(scope, datasetId, batchId) : undefined;
+    if (done) return { add() {}, commit: async () => done };
 
-    const rows: unknown[][] = [];
-    const failures: RecordFailure[] = [...(request.failures ?? [])];
-    for (const record of request.records) {
-      try {
-        rows.push(rowOf(schema.columns, record));
-      } catch (error) {
-        if (!(error instanceof ShapeMismatch)) throw error;
-        failures.push({ record, reason: error.message, path: error.path, code: SCHEMA_MISMATCH_CODE });
+    const failures: RecordFailure[] = [];
+    let rows: unknown[][] = [];
+    let recordCount = 0;
+    let parquet: { bytes: ByteWriter; writer: ParquetWriter } | undefined;
+    const flush = () => {
+      if (rows.length === 0) return;
+      if (!parquet) {
+        const bytes = new ByteWriter(1 << 20);
+        const writer = new ParquetWriter({
+          writer: bytes,
+          schema: parquetSchemaOf(schema.columns),
+          createdBy: 'inflow',
+        });
+        parquet = { bytes, writer };
       }
-    }
+      const group = rows;
+      rows = [];
+      void parquet.writer.write({
+        columnData: schema.columns.map((c, i) => ({ name: c.name, data: group.map((r) => r[i]) })),
+        rowGroupSize: group.length,
+      });
+      recordCount += group.length;
+    };
+    return {
+      add(records, failed) {
+        for (const failure of failed ?? []) failures.push(failure);
+        for (const record of records) {
+          try {
+            rows.push(rowOf(schema.columns, record));
+          } catch (error) {
+            if (!(error instanceof ShapeMismatch)) throw error;
+            failures.push({ record, reason: error.message, path: error.path, code: SCHEMA_MISMATCH_CODE });
+          }
+          if (rows.length >= ROW_GROUP_ROWS) flush();
+        }
+        flush();
+      },
+      commit: async () => {
+        let data: Uint8Array | undefined;
+        if (parquet) {
+          void parquet.writer.finish();
+          data = parquet.bytes.getBytes();
+        }
+        return this.commit(request, batchId, schema.columns, { data, recordCount, failures });
+      },
+    };
+  }
 
+  /** Writes a batch's files in a temp folder, renames it into place and records it in the Catalog. */
+  private async commit(
+    request: OpenRequest,
+    batchId: string,
+    columns: ColumnNode[],
+    content: { data: Uint8Array | undefined; recordCount: number; failures: RecordFailure[] },
+  ): Promise<LandedBatch> {
+    const { scope, datasetId } = request;
+    const { data, recordCount, failures } = content;
+    const finalDir = this.batchDir(datasetId, batchId);
     await this.durable(join(this.root, TMP));
     // The batch's temp folder is not synced into `.tmp`: it is renamed away, and the rename's
     // destination folder is what gets synced.
@@ -247,14 +339,9 @@ export class DatasetLake implements DatasetWriter {
     await mkdir(join(tmp, 'meta'), { recursive: true });
     try {
       const files: BatchManifest['files'] = [];
-      if (rows.length > 0) {
-        const buffer = parquetWriteBuffer({
-          columnData: schema.columns.map((c, i) => ({ name: c.name, data: rows.map((r) => r[i]) })),
-          schema: parquetSchemaOf(schema.columns),
-          createdBy: 'inflow',
-        });
-        const bytes = await writeDurable(join(tmp, 'data', DATA_FILE), new Uint8Array(buffer));
-        files.push({ name: DATA_FILE, bytes, records: rows.length });
+      if (data) {
+        const bytes = await writeDurable(join(tmp, 'data', DATA_FILE), data);
+        files.push({ name: DATA_FILE, bytes, records: recordCount });
       }
       const errorCodes: Record<string, number> = {};
       let errorBytes = 0;
@@ -273,12 +360,12 @@ export class DatasetLake implements DatasetWriter {
         scope,
         ...(request.key ? { key: request.key } : {}),
         origin: request.origin,
-        recordCount: rows.length,
+        recordCount,
         failedCount: failures.length,
         files,
         errorBytes,
         errorCodes,
-        columns: schema.columns,
+        columns,
         created: this.nextCreated(),
         ...(request.source ? { source: request.source } : {}),
       };

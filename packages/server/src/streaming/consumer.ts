@@ -5,7 +5,10 @@ import type { Pipelines, RecordPipeline } from '../datasets/pipeline.js';
 import {
   type DatasetWriter,
   type LandRequest,
+  type OpenBatch,
+  openBatch,
   type RecordFailure,
+  ROW_GROUP_ROWS,
   SCHEMA_MISMATCH_CODE,
 } from '../datasets/writer.js';
 import { mkdirDurable, syncDir } from '../durable-dirs.js';
@@ -146,6 +149,27 @@ interface Resolved {
 /** Where a message lands, or why it cannot (the dead-letter reason). */
 type Destination = { resolved: Resolved; group: Group } | { dead: string };
 
+/** A range's routing so far: its groups, the pipelines found, what has nowhere to land. */
+interface Routing {
+  range: string;
+  keyPrefix: string;
+  groups: Map<string, Group>;
+  pipelines: Map<string, Resolved | Error>;
+  dead: { message: LoggedMessage; reason: string }[];
+  /** The xactionIds routed in the range (duplicates aside). */
+  ids: Set<string>;
+  /** The message before and where it went, for a run of messages to the same place (the usual case). */
+  last: { m: LoggedMessage; dest: Destination } | undefined;
+}
+
+/**
+ * A range that lands whole is decoded, routed and handed to its batches this many messages (or
+ * frame bytes) at a time, each piece a Parquet row group: a micro-batch of large messages holds
+ * one piece's records at a time, not all of them until the last is encoded.
+ */
+const CHUNK_MESSAGES = ROW_GROUP_ROWS;
+const CHUNK_BYTES = 8 * 1024 * 1024;
+
 /** Whether two messages land in the same place (the same group, through the same pipeline). */
 function sameDestination(a: LoggedMessage, b: LoggedMessage): boolean {
   return (
@@ -188,6 +212,18 @@ function scanPast(scan: Scan, to: number): Scan {
     bytes += f.entry.end - f.entry.offset;
   }
   return { end: scan.end, count, bytes, frames };
+}
+
+function newRouting(range: string, keyPrefix: string): Routing {
+  return {
+    range,
+    keyPrefix,
+    groups: new Map(),
+    pipelines: new Map(),
+    dead: [],
+    ids: new Set(),
+    last: undefined,
+  };
 }
 
 export class StreamConsumer {
@@ -480,14 +516,22 @@ export class StreamConsumer {
     if (inFlight === undefined) await this.saveCheckpoint({ logId: log.id, offset: from, inFlight: to });
     this.waitingSince = log.durableEnd > to ? Date.now() : undefined;
 
-    const messages = frames.flatMap((f) => decodeEntry(f.entry.payload, f.header));
     const range = `${log.id}-${from}-${to}`;
-    const groups = await this.route(messages, range, `stream:${log.id}:${from}-${to}`);
+    const keyPrefix = `stream:${log.id}:${from}-${to}`;
+    const routeAll = () =>
+      this.route(
+        frames.flatMap((f) => decodeEntry(f.entry.payload, f.header)),
+        range,
+        keyPrefix,
+      );
+    let ids: Set<string>;
     if (this.checkpoint.split) {
-      await this.landSplit(groups, range);
+      const routed = await routeAll();
+      await this.landSplit(routed.groups, range);
+      ids = routed.ids;
     } else {
       try {
-        for (const group of groups) await this.landWhole(group);
+        ids = await this.landWhole(frames, range, keyPrefix);
       } catch (error) {
         const same = this.attempts.from === from && this.attempts.to === to;
         this.attempts = { from, to, count: same ? this.attempts.count + 1 : 1 };
@@ -499,11 +543,13 @@ export class StreamConsumer {
         });
         await this.saveCheckpoint({ ...this.checkpoint, split: true });
         this.stats.splitRanges++;
-        await this.landSplit(groups, range);
+        const routed = await routeAll();
+        await this.landSplit(routed.groups, range);
+        ids = routed.ids;
       }
     }
     this.attempts = { from: -1, to: -1, count: 0 };
-    for (const m of messages) this.remember(m.xactionId);
+    for (const id of ids) this.remember(id);
     await this.saveCheckpoint({ logId: log.id, offset: to });
     if (this.marks) {
       this.marks = undefined;
@@ -580,28 +626,37 @@ export class StreamConsumer {
     return { resolved, group };
   }
 
-  /** Groups the messages by where they land, each through its pipeline. Deterministic in message order. */
-  private async route(messages: LoggedMessage[], range: string, keyPrefix: string): Promise<Group[]> {
-    const groups = new Map<string, Group>();
-    const pipelines = new Map<string, Resolved | Error>();
-    const dead: { message: LoggedMessage; reason: string }[] = [];
-    const seenHere = new Set<string>();
-    // The group of the message before, for a run of messages to the same place (the usual case).
-    let last: { m: LoggedMessage; dest: Destination } | undefined;
+  /**
+   * Groups the messages by where they land, each through its pipeline (deterministic in message
+   * order); what has nowhere to land goes to the dead-letter folder.
+   */
+  private async route(
+    messages: LoggedMessage[],
+    range: string,
+    keyPrefix: string,
+  ): Promise<{ groups: Group[]; ids: Set<string> }> {
+    const routing = newRouting(range, keyPrefix);
+    await this.routeInto(routing, messages);
+    return { groups: await this.routed(routing), ids: routing.ids };
+  }
+
+  /** Routes more of a range's messages, in order: each to its group's records or failures. */
+  private async routeInto(routing: Routing, messages: LoggedMessage[]): Promise<void> {
     for (const m of messages) {
-      if (this.seen.has(m.xactionId) || seenHere.has(m.xactionId)) {
+      if (this.seen.has(m.xactionId) || routing.ids.has(m.xactionId)) {
         this.stats.duplicates++;
         continue;
       }
-      seenHere.add(m.xactionId);
+      routing.ids.add(m.xactionId);
       let dest: Destination;
+      const last = routing.last;
       if (last && sameDestination(last.m, m)) dest = last.dest;
       else {
-        dest = await this.destination(m, pipelines, groups, keyPrefix);
-        last = { m, dest };
+        dest = await this.destination(m, routing.pipelines, routing.groups, routing.keyPrefix);
+        routing.last = { m, dest };
       }
       if ('dead' in dest) {
-        dead.push({ message: m, reason: dest.dead });
+        routing.dead.push({ message: m, reason: dest.dead });
         continue;
       }
       const { resolved, group } = dest;
@@ -629,19 +684,57 @@ export class StreamConsumer {
         group.ids.push(m.xactionId);
       } else (group.request.failures as RecordFailure[]).push(outcome.failure);
     }
-    if (dead.length > 0) {
+  }
+
+  /** A range's groups once all its messages are routed, after its dead letters are kept. */
+  private async routed(routing: Routing): Promise<Group[]> {
+    if (routing.dead.length > 0) {
       await this.deadLetter(
-        dead.map(({ message, reason }) => ({ ...message, reason })),
-        range,
+        routing.dead.map(({ message, reason }) => ({ ...message, reason })),
+        routing.range,
         'streamed messages have no dataset to land in; kept in the dead-letter folder',
       );
     }
-    return [...groups.values()];
+    return [...routing.groups.values()];
   }
 
-  /** Lands a group as one batch under its key. */
-  private async landWhole(group: Group): Promise<void> {
-    this.count(await this.deps.datasets().land({ ...group.request, key: group.key }));
+  /**
+   * Lands a range's groups, each as one batch under its key, `CHUNK_MESSAGES` messages at a
+   * time: decoded, routed and added to their groups' open batches, then dropped. Returns the
+   * xactionIds it routed.
+   */
+  private async landWhole(frames: Frame[], range: string, keyPrefix: string): Promise<Set<string>> {
+    const routing = newRouting(range, keyPrefix);
+    const batches = new Map<Group, OpenBatch>();
+    const batchOf = async (group: Group): Promise<OpenBatch> => {
+      let batch = batches.get(group);
+      if (!batch) {
+        const { records: _records, failures: _failures, ...request } = group.request;
+        batch = await openBatch(this.deps.datasets(), { ...request, key: group.key });
+        batches.set(group, batch);
+      }
+      return batch;
+    };
+    for (let at = 0; at < frames.length; ) {
+      const messages: LoggedMessage[] = [];
+      let bytes = 0;
+      while (at < frames.length && messages.length < CHUNK_MESSAGES && bytes < CHUNK_BYTES) {
+        const frame = frames[at++] as Frame;
+        for (const m of decodeEntry(frame.entry.payload, frame.header)) messages.push(m);
+        bytes += frame.entry.payload.length;
+      }
+      await this.routeInto(routing, messages);
+      for (const group of routing.groups.values()) {
+        const { records, failures = [] } = group.request;
+        if (records.length === 0 && failures.length === 0) continue;
+        (await batchOf(group)).add(records, failures);
+        group.request.records = [];
+        group.request.failures = [];
+        group.ids = [];
+      }
+    }
+    for (const group of await this.routed(routing)) this.count(await (await batchOf(group)).commit());
+    return routing.ids;
   }
 
   private count(landed: { created: boolean; recordCount: number; failedCount: number }): void {
