@@ -14,6 +14,7 @@
 // to the Inflow target. BENCH_BATCH_RECORDS=n sets the consumer's micro-batch size, and
 // BENCH_NO_LANDING=1 stops the consumer so that nothing lands (diagnostics). BENCH_CASES=drain
 // (not in the default set) measures the landing alone: CPU per landed message of a backlog.
+// BENCH_MESSAGE_BYTES=n sends messages of about n bytes instead of 1 KiB (diagnostics).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
