@@ -174,6 +174,9 @@ describe('DatasetLake.land', () => {
     expect(ids).toEqual([0, 1, 2, 3, ...many.map((_, i) => 10 + i)].map((i) => `m-${i}`));
     // Pieces of 3 and 1 rows, then ROW_GROUP_ROWS + 10 split at ROW_GROUP_ROWS.
     expect(await rowGroupSizes(file)).toEqual([3, 1, ROW_GROUP_ROWS, 10]);
+    // A committed batch takes no more calls (a second commit would write a second footer).
+    expect(() => batch.add([member(1)])).toThrow(/open another/);
+    await expect(batch.commit()).rejects.toThrow(/open another/);
 
     // Opening the key again finds the batch landed: nothing is encoded or written.
     const again = await lake().open(request);

@@ -18,7 +18,7 @@ import {
   ROW_GROUP_ROWS,
 } from '../src/datasets/writer.js';
 import { FlowProblem } from '../src/errors.js';
-import { StreamConsumer } from '../src/streaming/consumer.js';
+import { SPLIT_AFTER, StreamConsumer } from '../src/streaming/consumer.js';
 import { encodeEntry } from '../src/streaming/entry.js';
 import { StreamLog } from '../src/streaming/log.js';
 import { startTestServer, type TestServer } from './helpers.js';
@@ -224,6 +224,58 @@ describe('a range larger than a row group', () => {
     expect(adds.length).toBeGreaterThanOrEqual(3);
     expect(Math.max(...adds)).toBeLessThanOrEqual(ROW_GROUP_ROWS);
     expect(adds.reduce((a, b) => a + b, 0)).toBe(count - 1);
+  });
+});
+
+describe('a range over several datasets and pieces', () => {
+  it('retries a routing error as it is (no split), lands each dataset once, and counts each message once', async () => {
+    const a = await createSchemaAndDataset(t, 'pieces-a');
+    const b = await createSchemaAndDataset(t, 'pieces-b');
+    const pipelines = t.server.services.pipelines;
+    // The Catalog is away for the first SPLIT_AFTER lookups of b: routing fails, not landing.
+    let away = SPLIT_AFTER;
+    const flaky: Pipelines = {
+      forFlow: (scope, flowId) => pipelines.forFlow(scope, flowId),
+      forDataset: async (scope, id) => {
+        if (id === b.datasetId && away > 0) {
+          away--;
+          throw new Error('the Catalog did not answer');
+        }
+        return pipelines.forDataset(scope, id);
+      },
+    };
+    const count = ROW_GROUP_ROWS + 100;
+    const payloads = Array.from({ length: count }, (_, i) => {
+      const target = i % 2 === 0 ? a : b;
+      return entry(`ab:${i}`, target.datasetId, { _extconndev: { seq: i } }, target.schemaId);
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'inflow-consumer-pieces-'));
+    const log = await StreamLog.open(join(dir, 'log'));
+    await log.append(payloads);
+    const consumer = new StreamConsumer(
+      { log, dir, pipelines: () => flaky, datasets: () => t.server.services.datasets },
+      { flushMs: 10 },
+    );
+    await consumer.start();
+    await eventually(async () => (consumer.committedOffset === log.durableEnd ? true : undefined));
+    await consumer.stop();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+
+    expect(away).toBe(0);
+    expect(consumer.stats).toMatchObject({
+      splitRanges: 0,
+      consumed: count,
+      landedRecords: count,
+      batches: 2,
+    });
+    const all = Array.from({ length: count }, (_, i) => i);
+    const landedA = await readDataset(dataDir, a.datasetId);
+    const landedB = await readDataset(dataDir, b.datasetId);
+    expect(landedA.batches).toBe(1);
+    expect(landedB.batches).toBe(1);
+    expect(seqsOf(landedA.rows)).toEqual(all.filter((i) => i % 2 === 0));
+    expect(seqsOf(landedB.rows)).toEqual(all.filter((i) => i % 2 === 1));
   });
 });
 

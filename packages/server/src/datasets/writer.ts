@@ -64,11 +64,15 @@ export interface LandedBatch {
  */
 export interface OpenBatch {
   /**
-   * Adds records (and records that already failed) to the batch: encoded at once, in row groups
-   * of at most `ROW_GROUP_ROWS` (one per call for fewer), so the caller may drop them.
+   * Adds records (and records that already failed) to the batch. The records are encoded at
+   * once, in row groups of at most `ROW_GROUP_ROWS` (one per call for fewer), and not kept;
+   * failures are kept until `commit`. After a call that throws, the batch takes no more calls.
    */
   add(records: readonly Record<string, unknown>[], failures?: readonly RecordFailure[]): void;
-  /** Writes and commits the batch; returns the batch already landed under the request's key, if one was. */
+  /**
+   * Writes and commits the batch, once; returns the batch already landed under the request's
+   * key, if one was.
+   */
   commit(): Promise<LandedBatch>;
 }
 
@@ -280,7 +284,7 @@ export class DatasetLake implements DatasetWriter {
     const flush = () => {
       if (rows.length === 0) return;
       if (!parquet) {
-        const bytes = new ByteWriter(1 << 20);
+        const bytes = new ByteWriter(64 * 1024);
         const writer = new ParquetWriter({
           writer: bytes,
           schema: parquetSchemaOf(schema.columns),
@@ -296,8 +300,15 @@ export class DatasetLake implements DatasetWriter {
       });
       recordCount += group.length;
     };
+    // A batch whose `add` threw holds part of a piece; one committed is done: either takes no more.
+    let usable = true;
+    const use = () => {
+      if (!usable) throw new Error('this batch failed or was committed: open another');
+    };
     return {
       add(records, failed) {
+        use();
+        usable = false;
         for (const failure of failed ?? []) failures.push(failure);
         for (const record of records) {
           try {
@@ -309,8 +320,11 @@ export class DatasetLake implements DatasetWriter {
           if (rows.length >= ROW_GROUP_ROWS) flush();
         }
         flush();
+        usable = true;
       },
       commit: async () => {
+        use();
+        usable = false;
         let data: Uint8Array | undefined;
         if (parquet) {
           void parquet.writer.finish();

@@ -158,6 +158,9 @@ interface Routing {
   dead: { message: LoggedMessage; reason: string }[];
   /** The xactionIds routed in the range (duplicates aside). */
   ids: Set<string>;
+  /** Messages that went through a pipeline, and duplicates skipped: added to the stats once the range lands. */
+  consumed: number;
+  duplicates: number;
   /** The message before and where it went, for a run of messages to the same place (the usual case). */
   last: { m: LoggedMessage; dest: Destination } | undefined;
 }
@@ -214,6 +217,22 @@ function scanPast(scan: Scan, to: number): Scan {
   return { end: scan.end, count, bytes, frames };
 }
 
+/** What the dataset writer threw while a range landed whole (see `landWhole`). */
+class LandFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super(messageOf(cause));
+  }
+}
+
+/** Runs a step of landing; what it throws comes as a `LandFailed`. */
+async function landing<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw new LandFailed(error);
+  }
+}
+
 function newRouting(range: string, keyPrefix: string): Routing {
   return {
     range,
@@ -222,6 +241,8 @@ function newRouting(range: string, keyPrefix: string): Routing {
     pipelines: new Map(),
     dead: [],
     ids: new Set(),
+    consumed: 0,
+    duplicates: 0,
     last: undefined,
   };
 }
@@ -524,32 +545,37 @@ export class StreamConsumer {
         range,
         keyPrefix,
       );
-    let ids: Set<string>;
+    let routing: Routing;
     if (this.checkpoint.split) {
       const routed = await routeAll();
       await this.landSplit(routed.groups, range);
-      ids = routed.ids;
+      routing = routed.routing;
     } else {
       try {
-        ids = await this.landWhole(frames, range, keyPrefix);
+        routing = await this.landWhole(frames, range, keyPrefix);
       } catch (error) {
+        // Only a failure to land counts towards splitting; a routing error (the Catalog away for a
+        // moment, say) is retried as it is.
+        if (!(error instanceof LandFailed)) throw error;
         const same = this.attempts.from === from && this.attempts.to === to;
         this.attempts = { from, to, count: same ? this.attempts.count + 1 : 1 };
-        if (this.attempts.count < SPLIT_AFTER) throw error;
+        if (this.attempts.count < SPLIT_AFTER) throw error.cause;
         this.warn('a streamed range failed to land again and again: landing it piece by piece', {
           range,
           attempts: this.attempts.count,
-          error: messageOf(error),
+          error: messageOf(error.cause),
         });
         await this.saveCheckpoint({ ...this.checkpoint, split: true });
         this.stats.splitRanges++;
         const routed = await routeAll();
         await this.landSplit(routed.groups, range);
-        ids = routed.ids;
+        routing = routed.routing;
       }
     }
     this.attempts = { from: -1, to: -1, count: 0 };
-    for (const id of ids) this.remember(id);
+    this.stats.consumed += routing.consumed;
+    this.stats.duplicates += routing.duplicates;
+    for (const id of routing.ids) this.remember(id);
     await this.saveCheckpoint({ logId: log.id, offset: to });
     if (this.marks) {
       this.marks = undefined;
@@ -634,17 +660,17 @@ export class StreamConsumer {
     messages: LoggedMessage[],
     range: string,
     keyPrefix: string,
-  ): Promise<{ groups: Group[]; ids: Set<string> }> {
+  ): Promise<{ groups: Group[]; routing: Routing }> {
     const routing = newRouting(range, keyPrefix);
     await this.routeInto(routing, messages);
-    return { groups: await this.routed(routing), ids: routing.ids };
+    return { groups: await this.routed(routing), routing };
   }
 
   /** Routes more of a range's messages, in order: each to its group's records or failures. */
   private async routeInto(routing: Routing, messages: LoggedMessage[]): Promise<void> {
     for (const m of messages) {
       if (this.seen.has(m.xactionId) || routing.ids.has(m.xactionId)) {
-        this.stats.duplicates++;
+        routing.duplicates++;
         continue;
       }
       routing.ids.add(m.xactionId);
@@ -660,7 +686,7 @@ export class StreamConsumer {
         continue;
       }
       const { resolved, group } = dest;
-      this.stats.consumed++;
+      routing.consumed++;
       const record = m.record;
       if (typeof record !== 'object' || record === null || Array.isArray(record)) {
         (group.request.failures as RecordFailure[]).push({
@@ -700,17 +726,17 @@ export class StreamConsumer {
 
   /**
    * Lands a range's groups, each as one batch under its key, `CHUNK_MESSAGES` messages at a
-   * time: decoded, routed and added to their groups' open batches, then dropped. Returns the
-   * xactionIds it routed.
+   * time: decoded, routed and added to their groups' open batches, then dropped. What the writer
+   * throws comes as a `LandFailed` (a failure to land), what routing throws as itself.
    */
-  private async landWhole(frames: Frame[], range: string, keyPrefix: string): Promise<Set<string>> {
+  private async landWhole(frames: Frame[], range: string, keyPrefix: string): Promise<Routing> {
     const routing = newRouting(range, keyPrefix);
     const batches = new Map<Group, OpenBatch>();
     const batchOf = async (group: Group): Promise<OpenBatch> => {
       let batch = batches.get(group);
       if (!batch) {
         const { records: _records, failures: _failures, ...request } = group.request;
-        batch = await openBatch(this.deps.datasets(), { ...request, key: group.key });
+        batch = await landing(() => openBatch(this.deps.datasets(), { ...request, key: group.key }));
         batches.set(group, batch);
       }
       return batch;
@@ -727,14 +753,18 @@ export class StreamConsumer {
       for (const group of routing.groups.values()) {
         const { records, failures = [] } = group.request;
         if (records.length === 0 && failures.length === 0) continue;
-        (await batchOf(group)).add(records, failures);
+        const batch = await batchOf(group);
+        await landing(() => batch.add(records, failures));
         group.request.records = [];
         group.request.failures = [];
         group.ids = [];
       }
     }
-    for (const group of await this.routed(routing)) this.count(await (await batchOf(group)).commit());
-    return routing.ids;
+    for (const group of await this.routed(routing)) {
+      const batch = await batchOf(group);
+      this.count(await landing(() => batch.commit()));
+    }
+    return routing;
   }
 
   private count(landed: { created: boolean; recordCount: number; failedCount: number }): void {

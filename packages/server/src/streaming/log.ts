@@ -685,6 +685,9 @@ export class StreamLog extends FrameReader implements ConsumableLog {
 
 const SHARED_BYTES = 16;
 
+/** A `LogView` tells its listeners of new commits at most once per this many ms. */
+const WATCH_COALESCE_MS = 20;
+
 /** `Atomics.waitAsync` (V8, every supported Node) is in TypeScript's ES2024 lib only. */
 interface AtomicsWaitAsync {
   waitAsync(
@@ -794,6 +797,9 @@ export class LogView extends FrameReader implements ConsumableLog {
       seen = now;
       const end = this.durableEnd;
       for (const listener of this.listeners) listener(end);
+      // Commits in the next few ms are told together: under load the log commits hundreds of
+      // times a second, and waking this thread for each took the CPU from the acks' thread.
+      await new Promise((resolve) => setTimeout(resolve, WATCH_COALESCE_MS));
     }
     this.watching = false;
   }
