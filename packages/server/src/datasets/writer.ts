@@ -70,8 +70,8 @@ export interface OpenBatch {
    */
   add(records: readonly Record<string, unknown>[], failures?: readonly RecordFailure[]): void;
   /**
-   * Writes and commits the batch, once; returns the batch already landed under the request's
-   * key, if one was.
+   * Writes and commits the batch; call it once. Returns the batch already landed under the
+   * request's key, if one was (such a batch encodes nothing and answers the same each time).
    */
   commit(): Promise<LandedBatch>;
 }

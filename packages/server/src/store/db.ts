@@ -84,12 +84,16 @@ export async function openDb(dir: string | undefined): Promise<Db> {
   return db;
 }
 
+/** How long `createApart`'s worker may take (initdb takes seconds on a busy machine). */
+const CREATE_APART_MS = 120_000;
+
 /**
  * The first open of a data dir runs initdb, whose WebAssembly memory (about 450 MB) stayed in the
  * process after it was garbage: nothing allocates in an idle server, so no major GC collected it,
  * and a fresh server sat at about 880 MB RSS against 410 MB for the same one restarted. So a new
  * database is created in a short-lived worker thread, whose memory goes when it exits, and this
- * thread opens it as a restart would. If the worker cannot do it, the open here creates it.
+ * thread opens it as a restart would. If the worker cannot run or does not finish within
+ * `CREATE_APART_MS`, a warning says why and the open in this thread creates the database.
  */
 async function createApart(dir: string): Promise<void> {
   if (existsSync(join(dir, 'PG_VERSION'))) return;
@@ -101,13 +105,33 @@ async function createApart(dir: string): Promise<void> {
       .then(({ PGlite }) => PGlite.create(workerData.dir))
       .then((db) => db.close());
   `;
-  await new Promise<void>((resolve) => {
-    const worker = new Worker(code, { eval: true, workerData: { url, dir } });
-    // A worker that failed is not reported here: the open in this thread then creates the
-    // database, or reports why it cannot.
-    worker.on('error', () => {});
-    worker.on('exit', () => resolve());
+  const problem = await new Promise<string | undefined>((resolve) => {
+    let worker: Worker;
+    try {
+      worker = new Worker(code, { eval: true, workerData: { url, dir } });
+    } catch (error) {
+      // Worker threads not allowed (Node's permission model without --allow-worker), say.
+      resolve(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    let failure: string | undefined;
+    const timer = setTimeout(() => {
+      failure = `it did not finish within ${CREATE_APART_MS / 1000} s`;
+      void worker.terminate();
+    }, CREATE_APART_MS);
+    worker.on('error', (error) => {
+      failure = error.message;
+    });
+    worker.on('exit', () => {
+      clearTimeout(timer);
+      resolve(failure);
+    });
   });
+  if (problem !== undefined) {
+    process.emitWarning(
+      `the metadata database in ${dir} is created in the server thread, which keeps initdb's memory (about 450 MB) until a major GC: a worker thread could not create it (${problem})`,
+    );
+  }
 }
 
 /**

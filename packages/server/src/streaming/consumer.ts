@@ -554,9 +554,12 @@ export class StreamConsumer {
       try {
         routing = await this.landWhole(frames, range, keyPrefix);
       } catch (error) {
-        // Only a failure to land counts towards splitting; a routing error (the Catalog away for a
-        // moment, say) is retried as it is.
-        if (!(error instanceof LandFailed)) throw error;
+        // Only failures to land, in a row, count towards splitting; a routing error (the Catalog
+        // away for a moment, say) is retried as it is, and breaks the row.
+        if (!(error instanceof LandFailed)) {
+          this.attempts = { from: -1, to: -1, count: 0 };
+          throw error;
+        }
         const same = this.attempts.from === from && this.attempts.to === to;
         this.attempts = { from, to, count: same ? this.attempts.count + 1 : 1 };
         if (this.attempts.count < SPLIT_AFTER) throw error.cause;
@@ -573,10 +576,12 @@ export class StreamConsumer {
       }
     }
     this.attempts = { from: -1, to: -1, count: 0 };
+    await this.saveCheckpoint({ logId: log.id, offset: to });
+    // Counted and remembered once the checkpoint moved: a retry after a failed save lands the
+    // range again (finding its batches by key) and would count it as duplicates.
     this.stats.consumed += routing.consumed;
     this.stats.duplicates += routing.duplicates;
     for (const id of routing.ids) this.remember(id);
-    await this.saveCheckpoint({ logId: log.id, offset: to });
     if (this.marks) {
       this.marks = undefined;
       await rm(join(this.splitDir, `${range}.jsonl`), { force: true });
