@@ -798,7 +798,7 @@ export class LogView extends FrameReader implements ConsumableLog {
       const end = this.durableEnd;
       for (const listener of this.listeners) listener(end);
       // Commits in the next few ms are told together: under load the log commits hundreds of
-      // times a second, and waking this thread for each took the CPU from the acks' thread.
+      // times a second, and this thread woke for each one (now a third as often, decision 0011).
       await new Promise((resolve) => setTimeout(resolve, WATCH_COALESCE_MS));
     }
     this.watching = false;
