@@ -52,21 +52,24 @@ export async function createDataset(
   return { schemaId, dataSetId: ((ds.body as string[])[0] as string).replace('@/dataSets/', '') };
 }
 
-/** The row counts of a Parquet file's row groups, in order, as DuckDB reads its metadata. */
-export async function rowGroupSizes(file: string): Promise<number[]> {
+/** Runs one query in a fresh in-memory DuckDB and returns its rows as JSON values. */
+async function duckQuery(sql: string): Promise<Record<string, unknown>[]> {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
   try {
-    const reader = await conn.runAndReadAll(
-      `select distinct row_group_id, row_group_num_rows from parquet_metadata('${file.replace(/'/g, "''")}') order by row_group_id`,
-    );
-    return (reader.getRowObjectsJson() as { row_group_num_rows: string | number }[]).map((r) =>
-      Number(r.row_group_num_rows),
-    );
+    return (await conn.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
   } finally {
     conn.closeSync();
     db.closeSync();
   }
+}
+
+/** The row counts of a Parquet file's row groups, in order, as DuckDB reads its metadata. */
+export async function rowGroupSizes(file: string): Promise<number[]> {
+  const rows = await duckQuery(
+    `select distinct row_group_id, row_group_num_rows from parquet_metadata('${file.replace(/'/g, "''")}') order by row_group_id`,
+  );
+  return rows.map((r) => Number(r.row_group_num_rows));
 }
 
 /** Reads Parquet files with DuckDB (an independent reader): rows as JSON-compatible objects. */
@@ -75,16 +78,8 @@ export async function duckRows(
   select = '*',
   orderBy?: string,
 ): Promise<Record<string, unknown>[]> {
-  const db = await DuckDBInstance.create(':memory:');
-  const conn = await db.connect();
-  try {
-    const escaped = glob.replace(/'/g, "''");
-    const reader = await conn.runAndReadAll(
-      `select ${select} from read_parquet('${escaped}')${orderBy ? ` order by ${orderBy}` : ''}`,
-    );
-    return reader.getRowObjectsJson() as Record<string, unknown>[];
-  } finally {
-    conn.closeSync();
-    db.closeSync();
-  }
+  const escaped = glob.replace(/'/g, "''");
+  return duckQuery(
+    `select ${select} from read_parquet('${escaped}')${orderBy ? ` order by ${orderBy}` : ''}`,
+  );
 }
