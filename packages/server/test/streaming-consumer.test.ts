@@ -416,6 +416,40 @@ describe('a range that will not land (review item 2)', () => {
   });
 });
 
+describe('counters of a range landed on a second attempt', () => {
+  it('counts its dead letter once, though the retry keeps it again', async () => {
+    const real = t.server.services.datasets;
+    let failures = 0;
+    const failsOnce: DatasetWriter = {
+      land: async (request) => {
+        if (failures === 0) {
+          failures++;
+          throw new Error('a transient failure');
+        }
+        return real.land(request);
+      },
+    };
+    const c = await consumerOn(
+      [
+        entry('dl:0', datasetId, { _extconndev: { seq: 0 } }),
+        entry('dl:gone', 'nosuchdataset', { _extconndev: { seq: 1 } }),
+      ],
+      () => failsOnce,
+    );
+    await c.consumer.start();
+    await eventually(async () => (c.consumer.committedOffset === c.log.durableEnd ? true : undefined));
+    expect(failures).toBe(1);
+    expect(c.consumer.stats).toMatchObject({ consumed: 1, deadLettered: 1, batches: 1, landedRecords: 1 });
+    const deadFiles = readdirSync(join(c.dir, 'dead-letter'));
+    expect(deadFiles).toHaveLength(1);
+    const dead = readFileSync(join(c.dir, 'dead-letter', deadFiles[0] as string), 'utf8')
+      .trim()
+      .split('\n');
+    expect(dead.map((line) => JSON.parse(line).xactionId)).toEqual(['dl:gone']);
+    await c.close();
+  });
+});
+
 describe('landing keys (review item 4)', () => {
   it('keys a group by what it is, so a group dead-lettered on a retry does not move the others’ keys', async () => {
     const gone = await createSchemaAndDataset(t, 'keys-gone');

@@ -249,6 +249,12 @@ function newRouting(range: string, keyPrefix: string): Routing {
 
 export class StreamConsumer {
   readonly stats: ConsumerStats = emptyConsumerStats();
+  /**
+   * What the range being landed has dead-lettered and found unlandable so far: added to `stats`
+   * once its checkpoint moves, as `consumed` is. An attempt that fails after keeping them is
+   * tried again, and keeps them again (the dead-letter file is rewritten, not appended to).
+   */
+  private rangeKept = { deadLettered: 0, unlandable: 0 };
   private readonly flushMs: number;
   private readonly batchRecords: number;
   private checkpoint: Checkpoint = { logId: '', offset: 0 };
@@ -520,6 +526,7 @@ export class StreamConsumer {
   /** Lands one micro-batch: the in-flight range if there is one, else the next (see `nextFrames`). */
   private async consumeOnce(): Promise<void> {
     const log = this.deps.log;
+    this.rangeKept = { deadLettered: 0, unlandable: 0 };
     const from = this.checkpoint.offset;
     const inFlight = this.checkpoint.inFlight;
     const frames =
@@ -581,6 +588,8 @@ export class StreamConsumer {
     // range again (finding its batches by key) and would count it as duplicates.
     this.stats.consumed += routing.consumed;
     this.stats.duplicates += routing.duplicates;
+    this.stats.deadLettered += this.rangeKept.deadLettered;
+    this.stats.unlandable += this.rangeKept.unlandable;
     for (const id of routing.ids) this.remember(id);
     if (this.marks) {
       this.marks = undefined;
@@ -841,7 +850,7 @@ export class StreamConsumer {
       // The group's own failures rode with it whole; when it was split they go with the error batch.
       const errors = [...(failed.has(group.key) ? (group.request.failures ?? []) : []), ...unlandable];
       if (errors.length === 0) continue;
-      this.stats.unlandable += unlandable.length;
+      this.rangeKept.unlandable += unlandable.length;
       try {
         this.count(
           await this.deps
@@ -930,7 +939,7 @@ export class StreamConsumer {
     await mkdirDurable(this.deadLetterDir);
     const file = join(this.deadLetterDir, `${name}.jsonl`);
     await writeAtomically(file, lines);
-    this.stats.deadLettered += items.length;
+    this.rangeKept.deadLettered += items.length;
     this.warn(message, { count: items.length, file, reason: items[0]?.reason });
   }
 
