@@ -122,6 +122,7 @@ export {
   createFunctions,
   type FunctionContext,
   type FunctionSpec,
+  MAX_PAD,
   MappingFunctionError,
 } from './mapping/functions.js';
 export {
@@ -132,6 +133,7 @@ export {
   normalizeMappingSet,
   parseXdmPath,
 } from './mapping/mapping-set.js';
+export { nestedRepetition } from './mapping/regex-safety.js';
 export { maskBySchema, REDACTED, redact, type Secret, secret, secretValues } from './secrets/secret.js';
 export {
   type PlannedStep,

@@ -221,6 +221,16 @@ const BAD: [string, Record<string, unknown>, string][] = [
   ['split(s, null)', { s: 'a' }, 'split: SEPARATOR is required'],
   ['lpad("bat", "x", "y")', {}, 'lpad: "x" is not a number'],
   ['rpad("bat", 8, "")', {}, 'rpad: PADDING must not be empty'],
+  ['lpad("bat", 300000000, "a")', {}, 'lpad: COUNT must be at most 65,536, not 300000000'],
+  ['rpad("bat", 65537, "a")', {}, 'rpad: COUNT must be at most 65,536, not 65537'],
+  // Refused before it runs: against 34 a's and a "!", `^(?:(a+)+)$` took V8 about 90 s.
+  [
+    `matches_regex(s, "(a+)+")`,
+    { s: `${'a'.repeat(34)}!` },
+    'matches_regex: the regular expression "^(?:(a+)+)$" is refused: the group (a+) repeats without bound',
+  ],
+  [`extract_regex(s, "(\\w+\\s?)*$")`, { s: `${'a'.repeat(34)}!` }, 'extract_regex: the regular expression'],
+  [`explode(s, "(x*)+")`, { s: 'a' }, 'explode: the regular expression "(x*)+" is refused'],
   ['left("abc", "n")', {}, 'left: "n" is not a number'],
   ['right("abc", "n")', {}, 'right: "n" is not a number'],
   ['matches_regex("a", "[")', {}, 'matches_regex: invalid regular expression'],

@@ -21,6 +21,8 @@ import {
   FlowProblem,
   GatewayError,
   imsErrorBody,
+  isDataException,
+  UNSTORABLE_VALUE,
 } from './errors.js';
 import { openApiDocument, RouteTable } from './http/route.js';
 import { registerCatalog } from './routes/catalog.js';
@@ -244,18 +246,7 @@ function handleError(error: FastifyError | Error, req: FastifyRequest, reply: Fa
       new FlowProblem('1460-400', `The request body is not valid JSON: ${error.message}`),
     );
   }
-  // PostgreSQL data exceptions (class 22): a value it cannot store, such as NUL or a lone surrogate.
-  const sqlState = (error as { code?: unknown }).code;
-  if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
-    return problemReply(
-      req,
-      reply,
-      new FlowProblem(
-        '1460-400',
-        'a value in the request cannot be stored (it holds NUL or an unpaired surrogate character)',
-      ),
-    );
-  }
+  if (isDataException(error)) return problemReply(req, reply, new FlowProblem('1460-400', UNSTORABLE_VALUE));
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
     return problemReply(req, reply, new FlowProblem(`1460-${status}`, error.message));

@@ -142,3 +142,13 @@ export function asRegistryProblem(problem: FlowProblem, code?: { code: string; t
 export function imsErrorBody(status: number, description: string): Record<string, string> {
   return { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: description };
 }
+
+/** A PostgreSQL data exception (SQLSTATE class 22): a value it cannot store, such as NUL or a lone surrogate. */
+export function isDataException(error: unknown): boolean {
+  const sqlState = (error as { code?: unknown } | undefined)?.code;
+  return typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState);
+}
+
+/** What a request is told when a value in it hit `isDataException`. */
+export const UNSTORABLE_VALUE =
+  'a value in the request cannot be stored (it holds NUL or an unpaired surrogate character)';

@@ -562,6 +562,12 @@ describe('createTenantSchema rejections', () => {
       'definitions.customerio.properties._extconndev.properties.code.pattern: Invalid regular expression: /(/u: Unterminated group',
     ],
     [
+      'a pattern that backtracks exponentially (a group repeated without bound, repeating inside)',
+      customerIoBody({ code: { type: 'string', pattern: '^(a+)+$' } }),
+      'XDM-1000-400',
+      /^definitions\.customerio\.properties\._extconndev\.properties\.code\.pattern: the group \(a\+\) repeats without bound .*exponential time/,
+    ],
+    [
       'array items of an unknown type (the deepest error is the one reported)',
       customerIoBody({ tags: { type: 'array', items: { type: 'nope' } } }),
       'XDM-1000-400',

@@ -320,6 +320,12 @@ describe('raw JSON addressed to a flow', () => {
       'x-adobe-flow-id': '00000000-0000-0000-0000-000000000000',
     });
     expect(unknownFlow.status).toBe(400);
+    // A flow id the Catalog cannot even look up (NUL): the same 400, not a 500 (fuzzing, session 9).
+    for (const path of [`/collection/${open.inletId}`, `/collection/batch/${open.inletId}`]) {
+      const nul = await stream(`${path}?x-adobe-flow-id=a%00b`, event('nul'));
+      expect(nul.status).toBe(400);
+      expect(nul.body).toMatchObject({ status: 400, report: { message: expect.stringMatching(/NUL/) } });
+    }
 
     const { rows } = await eventually(async () => {
       const d = await readDataset(dataDir, datasetId);

@@ -12,6 +12,7 @@ import {
   type ZonedTime,
   zoneRule,
 } from './datetime.js';
+import { nestedRepetition } from './regex-safety.js';
 
 /**
  * A function or operator that cannot produce a value for this record (`to_integer("abc")`). The
@@ -94,10 +95,19 @@ function textArg(fn: string, value: unknown, what: string): string {
 
 const regexCache = new Map<string, RegExp>();
 
+/**
+ * The longest text `lpad` and `rpad` make. A COUNT of hundreds of millions made a string of that
+ * size from a request of a few hundred bytes (or, past V8's limit, an internal error); padding is
+ * for codes and identifiers.
+ */
+export const MAX_PAD = 65_536;
+
 function regex(fn: string, source: string, flags = ''): RegExp {
   const key = `${flags}/${source}`;
   let re = regexCache.get(key);
   if (!re) {
+    const problem = nestedRepetition(source);
+    if (problem) fail(fn, `the regular expression ${show(source)} is refused: ${problem}`);
     try {
       re = new RegExp(source, flags);
     } catch (error) {
@@ -466,6 +476,7 @@ export function createFunctions(context: FunctionContext): Record<string, Functi
   const padder = (fn: string, left: boolean) => (s: unknown, count: unknown, padding: unknown) => {
     if (s == null) return s;
     const n = intArg(fn, count, 'COUNT');
+    if (n > MAX_PAD) fail(fn, `COUNT must be at most ${MAX_PAD.toLocaleString('en')}, not ${show(count)}`);
     const p = textArg(fn, padding, 'PADDING');
     if (p === '') fail(fn, 'PADDING must not be empty');
     return left ? toText(s).padStart(n, p) : toText(s).padEnd(n, p);

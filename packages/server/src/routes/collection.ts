@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { verifyToken } from '../crypto.js';
-import { FlowProblem } from '../errors.js';
+import { FlowProblem, isDataException, UNSTORABLE_VALUE } from '../errors.js';
 import type { RouteDef, RouteTable } from '../http/route.js';
 import type { Services } from '../services.js';
 import type { Doc, Scope } from '../store/resources.js';
@@ -686,6 +686,8 @@ export function registerCollection(
     if (error instanceof FlowProblem) {
       return problemAnswer(new InletProblem(error.status, 'Bad Request', error.message));
     }
+    // A flow id or other value the Catalog cannot even look up (NUL, say): the request's fault.
+    if (isDataException(error)) return problemAnswer(badRequest(UNSTORABLE_VALUE));
     const code = (error as FastifyError).code;
     if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problemAnswer(tooLarge());
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { nestedRepetition } from '@inflow/core';
 import { Ajv, type ErrorObject, type Format, type ValidateFunction } from 'ajv';
 import { z } from 'zod';
 import { type JsonSchema, standardClass, type XdmClass, type XdmResource } from './xdm-classes.js';
@@ -334,7 +335,11 @@ function checkKeywords(schema: unknown, path: string, problems: string[]): void 
       new RegExp(pattern as string, 'u');
     } catch (error) {
       problems.push(`${where}: ${(error as Error).message}`);
+      continue;
     }
+    // Validation runs the pattern on every value (on the server thread with syncValidation).
+    const problem = nestedRepetition(pattern as string);
+    if (problem) problems.push(`${where}: ${problem}`);
   }
   if (typeof schema.format === 'string' && !Object.hasOwn(XDM_FORMATS, schema.format)) {
     problems.push(
