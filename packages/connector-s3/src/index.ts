@@ -1,4 +1,10 @@
-export { CONNECT_TIMEOUT_MS, DEFAULT_REGION, S3Error, type S3ErrorCode } from './s3-client.js';
+export {
+  CONNECT_TIMEOUT_MS,
+  DEFAULT_REGION,
+  RESPONSE_TIMEOUT_MS,
+  S3Error,
+  type S3ErrorCode,
+} from './s3-client.js';
 export { s3Connector } from './s3-connector.js';
 export type { S3Credentials, S3FileType, S3SourceParams } from './s3-credentials.js';
 export { DEFAULT_PREVIEW_COUNT, MAX_PREVIEW_COUNT } from './s3-explore.js';

@@ -6,6 +6,22 @@ import type { S3Credentials } from './s3-credentials.js';
 /** How long connecting to the endpoint may take before it is a failure. */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
+/**
+ * How long an S3 answer may keep Inflow waiting: for its headers once the request is sent, and
+ * for each next chunk of its body while Inflow is reading it (a body paused by back-pressure is
+ * not timed). S3 sends a GetObject's headers once the object is found, a ListObjects page's once
+ * the page is built: well under a second, seconds on a bad day, so 30 s leaves that room many
+ * times over (the AWS SDK for Java 2.x's default socket read timeout is 30 s too) and only a big
+ * object's transfer takes long, which is not timed as a whole. Without it undici waits 300 s.
+ */
+export const RESPONSE_TIMEOUT_MS = 30_000;
+
+let responseTimeoutMs = RESPONSE_TIMEOUT_MS;
+/** Tests only: a shorter `RESPONSE_TIMEOUT_MS`, for clients made after it; no argument restores it. */
+export function setResponseTimeoutForTests(ms = RESPONSE_TIMEOUT_MS): void {
+  responseTimeoutMs = ms;
+}
+
 /** The signing region when the credentials name none. */
 export const DEFAULT_REGION = 'us-east-1';
 
@@ -56,17 +72,22 @@ export function endpointOf(credentials: S3Credentials): string {
  * An S3 client for validated credentials. Path-style addressing for S3-compatible endpoints
  * (no bucket in the host name), and checksums only where S3 requires them: S3-compatible
  * servers (Ceph Pacific) reject the SDK's streaming trailer checksums. The SDK retries
- * throttling, 5xx and network errors itself (3 attempts).
+ * throttling, 5xx and network errors itself (3 attempts); with `retryTimeouts: false`, for the
+ * verbs a user waits on (`test`, `explore`, `preview`), not a connect or response timeout, so a
+ * silent endpoint fails after one `RESPONSE_TIMEOUT_MS`, not three.
  *
  * HTTP goes through undici (`UndiciHttpHandler`), as the rest of Inflow's HTTP does: it costs
  * about a quarter less CPU per GB read than the SDK's default `node:http` handler. The handler
  * gets Agent options, not an Agent, so it makes an Agent of its own for this client: connecting
  * (TCP, and TLS for https) may take `CONNECT_TIMEOUT_MS`, an answer's headers and each gap in
- * its body undici's 300 s (a body paused by back-pressure is not timed), and `client.destroy()`
- * closes the Agent with every connection in it. See decision 0008's addendum.
+ * its body `RESPONSE_TIMEOUT_MS` (a body paused by back-pressure is not timed), and
+ * `client.destroy()` closes the Agent with every connection in it. See decision 0008's addenda.
  */
-export function createClient(credentials: S3Credentials): S3Client {
-  return new S3Client({
+export function createClient(
+  credentials: S3Credentials,
+  options: { retryTimeouts?: boolean } = {},
+): S3Client {
+  const client = new S3Client({
     region: credentials.region ?? DEFAULT_REGION,
     ...(credentials.serviceUrl ? { endpoint: credentials.serviceUrl, forcePathStyle: true } : {}),
     credentials: {
@@ -76,8 +97,38 @@ export function createClient(credentials: S3Credentials): S3Client {
     },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: new UndiciHttpHandler({ dispatcher: { connect: { timeout: CONNECT_TIMEOUT_MS } } }),
+    // Agent options: the handler passes a request's own headersTimeout and bodyTimeout only when
+    // the command sets `requestTimeout`, which none does, so undici applies these.
+    requestHandler: new UndiciHttpHandler({
+      dispatcher: {
+        connect: { timeout: CONNECT_TIMEOUT_MS },
+        headersTimeout: responseTimeoutMs,
+        bodyTimeout: responseTimeoutMs,
+      },
+    }),
   });
+  if (options.retryTimeouts === false) {
+    // The retry middleware asks the config for its strategy on every command.
+    const standard = client.config.retryStrategy;
+    client.config.retryStrategy = async () => withoutTimeoutRetries(await standard());
+  }
+  return client;
+}
+
+type RetryStrategy = Awaited<ReturnType<S3Client['config']['retryStrategy']>>;
+
+/** The SDK's retry strategy, except that it gives up on an attempt that timed out. */
+function withoutTimeoutRetries(strategy: RetryStrategy): RetryStrategy {
+  if (!('refreshRetryTokenForRetry' in strategy)) return strategy;
+  return {
+    acquireInitialRetryToken: (scope) => strategy.acquireInitialRetryToken(scope),
+    // Rejecting ends the retries: the SDK then throws the attempt's own error.
+    refreshRetryTokenForRetry: (token, info) =>
+      isTimeout(networkCodeOf(info.error))
+        ? Promise.reject(info.error)
+        : strategy.refreshRetryTokenForRetry(token, info),
+    recordSuccess: (token) => strategy.recordSuccess(token),
+  };
 }
 
 const AUTH_CODES = new Set([
@@ -137,14 +188,20 @@ const BROKEN_CODES: Record<string, string> = {
   ECONNRESET: 'the connection was reset',
   EPIPE: 'the connection was closed',
   UND_ERR_SOCKET: 'the endpoint closed the connection',
-  UND_ERR_HEADERS_TIMEOUT: 'no answer arrived in time',
-  UND_ERR_BODY_TIMEOUT: 'the answer stopped arriving part-way',
 };
+/** An answer that did not come within `RESPONSE_TIMEOUT_MS`: its headers, or its body's next chunk. */
+const LATE_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
 
 const isNetworkCode = (code: unknown): code is string =>
   typeof code === 'string' &&
-  (Object.hasOwn(UNREACHED_CODES, code) || Object.hasOwn(BROKEN_CODES, code) || DNS_CODES.has(code));
+  (Object.hasOwn(UNREACHED_CODES, code) ||
+    Object.hasOwn(BROKEN_CODES, code) ||
+    LATE_CODES.has(code) ||
+    DNS_CODES.has(code));
+/** undici's timeouts, which the SDK retries (the handler names them `TimeoutError`). */
+const isTimeout = (code: string | undefined) =>
+  code !== undefined && (code === 'UND_ERR_CONNECT_TIMEOUT' || LATE_CODES.has(code));
 
 /**
  * The errno or undici code of a network failure: on the error itself (its `code`, else its
@@ -236,6 +293,18 @@ export function s3Failure(error: unknown, credentials: S3Credentials, doing: str
       `cannot reach ${host} while ${doing}: ${UNREACHED_CODES[code]} (${code}); check serviceUrl and that Inflow can reach the endpoint`,
     );
   }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return make(
+      'network',
+      `no answer from ${endpointOf(credentials)} within ${responseTimeoutMs / 1_000} s while ${doing} (${code}): the connection was made; check that serviceUrl names an S3 endpoint and that it is answering`,
+    );
+  }
+  if (code === 'UND_ERR_BODY_TIMEOUT') {
+    return make(
+      'network',
+      `the answer from ${endpointOf(credentials)} stopped part-way while ${doing}: nothing more came within ${responseTimeoutMs / 1_000} s (${code})`,
+    );
+  }
   if (code && Object.hasOwn(BROKEN_CODES, code)) {
     return make(
       'network',
@@ -256,7 +325,7 @@ export async function testConnection(
   credentials: S3Credentials,
   options: { signal?: AbortSignal } = {},
 ): Promise<TestResult> {
-  const client = createClient(credentials);
+  const client = createClient(credentials, { retryTimeouts: false });
   const where = endpointOf(credentials);
   const bucket = credentials.bucketName;
   const doing = bucket ? `listing bucket "${bucket}"` : 'listing the buckets';

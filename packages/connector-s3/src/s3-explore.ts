@@ -56,7 +56,7 @@ async function withClient<T>(
   doing: string,
   run: (client: S3Client) => Promise<T>,
 ): Promise<T> {
-  const client = createClient(credentials);
+  const client = createClient(credentials, { retryTimeouts: false });
   try {
     return await run(client);
   } catch (error) {

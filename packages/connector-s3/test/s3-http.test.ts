@@ -3,7 +3,7 @@
 // retries what it should, and no read leaves a connection open behind it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
-import { GetObjectCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import {
   CONNECT_TIMEOUT_MS,
   READ_BATCH_SIZE,
@@ -13,14 +13,23 @@ import {
   s3Connector,
 } from '@inflow/connector-s3';
 import { rejectionOf } from '@inflow/testkit';
-import { UndiciHttpHandler } from '@smithy/undici-http-handler';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, s3Failure } from '../src/s3-client.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createClient, s3Failure, setResponseTimeoutForTests } from '../src/s3-client.js';
 import { discardBody, getBody } from '../src/s3-format.js';
 
 const SECRET = 'CANARY-s3-http-secret-8c2d';
 const read = s3Connector.read as NonNullable<typeof s3Connector.read>;
 const testConnection = s3Connector.test as NonNullable<typeof s3Connector.test>;
+const explore = s3Connector.explore as NonNullable<typeof s3Connector.explore>;
+const preview = s3Connector.preview as NonNullable<typeof s3Connector.preview>;
+
+/**
+ * `RESPONSE_TIMEOUT_MS` for the clients these tests make: short enough to meet in a second or
+ * two (undici's timers tick every half second).
+ */
+const RESPONSE_TIMEOUT = 1_000;
+beforeEach(() => setResponseTimeoutForTests(RESPONSE_TIMEOUT));
+afterEach(() => setResponseTimeoutForTests());
 
 const credentials = (serviceUrl: string): S3Credentials =>
   s3Connector.parseCredentials(S3_AUTH_SPEC_NAME, {
@@ -95,17 +104,6 @@ async function closedPort(): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
-/** A client like the connector's, with undici timeouts short enough to meet in a test. */
-function shortTimeoutClient(endpoint: string, timeouts: { headersTimeout?: number; bodyTimeout?: number }) {
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: SECRET },
-    requestHandler: new UndiciHttpHandler({ dispatcher: timeouts }),
-  });
-}
-
 describe('network failures on undici: classified by code, naming the host, retried by the SDK', () => {
   it('an endpoint nothing listens on: ECONNREFUSED', async () => {
     const host = await closedPort();
@@ -152,17 +150,17 @@ describe('network failures on undici: classified by code, naming the host, retri
     }
   }, 60_000);
 
-  it('an endpoint that accepts the request and never answers: UND_ERR_HEADERS_TIMEOUT, after 3 attempts', async () => {
+  it('an endpoint that accepts the request and never answers: UND_ERR_HEADERS_TIMEOUT at RESPONSE_TIMEOUT_MS, after 3 attempts', async () => {
     const endpoint = await silent();
     const creds = credentials(`http://${endpoint.host}`);
-    const client = shortTimeoutClient(`http://${endpoint.host}`, { headersTimeout: 100 });
+    const client = createClient(creds);
     try {
       const error = await rejectionOf(client.send(new ListBucketsCommand({})));
       expect(error).toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT', $metadata: { attempts: 3 } });
       const failure = s3Failure(error, creds, 'listing the buckets');
       expect(failure).toMatchObject({ code: 'network', isRetryable: true });
       expect(failure.message).toBe(
-        `the connection to ${endpoint.host} failed while listing the buckets: no answer arrived in time (UND_ERR_HEADERS_TIMEOUT)`,
+        `no answer from http://${endpoint.host} within 1 s while listing the buckets (UND_ERR_HEADERS_TIMEOUT): the connection was made; check that serviceUrl names an S3 endpoint and that it is answering`,
       );
       expect(endpoint.connections()).toBe(3);
     } finally {
@@ -170,21 +168,40 @@ describe('network failures on undici: classified by code, naming the host, retri
     }
   });
 
-  it('a body that stops arriving part-way: UND_ERR_BODY_TIMEOUT', async () => {
+  it('a body that stops arriving part-way: UND_ERR_BODY_TIMEOUT at RESPONSE_TIMEOUT_MS', async () => {
     const endpoint = await http((_req, res) => {
       res.writeHead(200, { 'content-length': '1000' });
       res.write('id,name\n1,a\n');
     });
     const creds = credentials(`http://${endpoint.host}`);
-    const client = shortTimeoutClient(`http://${endpoint.host}`, { bodyTimeout: 100 });
+    const client = createClient(creds);
     try {
       const answer = await client.send(new GetObjectCommand({ Bucket: 'acme', Key: 'in/a.csv' }));
       const error = await rejectionOf(answer.Body?.transformToString() as Promise<string>);
       const failure = s3Failure(error, creds, 'reading /acme/in/a.csv');
       expect(failure).toMatchObject({ code: 'network', isRetryable: true });
       expect(failure.message).toBe(
-        `the connection to ${endpoint.host} failed while reading /acme/in/a.csv: the answer stopped arriving part-way (UND_ERR_BODY_TIMEOUT)`,
+        `the answer from http://${endpoint.host} stopped part-way while reading /acme/in/a.csv: nothing more came within 1 s (UND_ERR_BODY_TIMEOUT)`,
       );
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('a body paused by back-pressure for longer than RESPONSE_TIMEOUT_MS: not timed, it reads whole', async () => {
+    // More than every buffer on the way holds, so undici pauses the answer until it is read.
+    const size = 16 * 1024 * 1024;
+    const endpoint = await http((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-length': String(size) });
+      res.end(Buffer.alloc(size, 'a'));
+    });
+    const client = createClient(credentials(`http://${endpoint.host}`));
+    try {
+      const answer = await client.send(new GetObjectCommand({ Bucket: 'acme', Key: 'in/big.csv' }));
+      await new Promise((resolve) => setTimeout(resolve, 3 * RESPONSE_TIMEOUT));
+      const bytes = await answer.Body?.transformToByteArray();
+      expect(bytes?.length).toBe(size);
     } finally {
       client.destroy();
     }
@@ -250,6 +267,69 @@ describe('network failures on undici: classified by code, naming the host, retri
     const failure = s3Failure(error, credentials('http://127.0.0.1:9'), 'listing the buckets');
     expect(failure).toMatchObject({ code: 'network', isRetryable: true, message });
   });
+});
+
+describe('an endpoint that accepts connections and never answers: the verbs a user waits on fail after one RESPONSE_TIMEOUT_MS', () => {
+  // The SDK retries a timeout: 3 attempts of undici's 300 s made `test` hang 15 minutes. Each
+  // verb here makes one attempt (one connection) and settles well before `bound`, a hang guard
+  // with room for a busy machine, not a speed claim.
+  const bound = 10 * RESPONSE_TIMEOUT;
+  const noAnswer = (host: string, doing: string) =>
+    `no answer from http://${host} within 1 s while ${doing} (UND_ERR_HEADERS_TIMEOUT): the connection was made; check that serviceUrl names an S3 endpoint and that it is answering`;
+
+  /** How long `run` took to settle, in ms. */
+  async function timed<T>(run: () => Promise<T>): Promise<{ settled: T | unknown; ms: number }> {
+    const start = performance.now();
+    const settled = await run().catch((error: unknown) => error);
+    return { settled, ms: performance.now() - start };
+  }
+
+  it('test: a failed result naming the endpoint, after one attempt', async () => {
+    const endpoint = await silent();
+    const { settled, ms } = await timed(() => testConnection(credentials(`http://${endpoint.host}`)));
+    expect(settled).toEqual({
+      ok: false,
+      code: 'network',
+      message: noAnswer(endpoint.host, 'listing the buckets'),
+    });
+    expect(JSON.stringify(settled)).not.toContain(SECRET);
+    expect(endpoint.connections()).toBe(1);
+    expect(ms).toBeLessThan(bound);
+  }, 20_000);
+
+  it.each([
+    ['explore root', (c: S3Credentials) => explore(c, { objectType: 'root' }), 'listing the buckets'],
+    [
+      'explore folder',
+      (c: S3Credentials) => explore(c, { objectType: 'folder', object: '/acme/in' }),
+      'listing /acme/in/',
+    ],
+    [
+      'preview',
+      (c: S3Credentials) =>
+        preview(c, { objectType: 'file', object: '/acme/in/a.csv', fileType: 'delimited' }),
+      'reading /acme/in/a.csv',
+    ],
+  ])(
+    '%s: a network S3Error naming the endpoint, after one attempt',
+    async (_verb, run, doing) => {
+      const endpoint = await silent();
+      const { settled, ms } = await timed(() => run(credentials(`http://${endpoint.host}`)));
+      expect(S3Error.isInstance(settled)).toBe(true);
+      expect(settled).toMatchObject({ code: 'network', message: noAnswer(endpoint.host, doing) });
+      expect((settled as Error).message).not.toContain(SECRET);
+      expect(endpoint.connections()).toBe(1);
+      expect(ms).toBeLessThan(bound);
+    },
+    20_000,
+  );
+
+  it('read, a batch run, keeps the SDK’s 3 attempts', async () => {
+    const endpoint = await silent();
+    const error = await rejectionOf(drain(`http://${endpoint.host}`, '/acme/in/'));
+    expect(error).toMatchObject({ code: 'network', message: noAnswer(endpoint.host, 'listing /acme/in/') });
+    expect(endpoint.connections()).toBe(3);
+  }, 20_000);
 });
 
 /**
