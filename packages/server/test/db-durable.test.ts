@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,7 @@ describe('the metadata database on disk', () => {
     try {
       // initdb's files (about a thousand), each synced once before the database is used.
       expect(databaseSyncs() - beforeOpen).toBeGreaterThanOrEqual(entries(dir) / 2);
+      expect(existsSync(join(dir, 'inflow-synced'))).toBe(true);
       expect((await db.query('show fsync')).rows).toEqual([{ fsync: 'on' }]);
       expect((await db.query('show wal_sync_method')).rows).toEqual([{ wal_sync_method: 'fsync' }]);
       await db.exec('create table durable_probe (n int)');
@@ -49,6 +50,21 @@ describe('the metadata database on disk', () => {
       expect((await again.query('select n from kept order by n')).rows).toEqual([{ n: 1 }, { n: 2 }]);
       // Not the whole tree again: only PostgreSQL's own syncs of what it writes on start.
       expect(databaseSyncs() - before).toBeLessThan(entries(dir) / 4);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('syncs whole, once, a data dir that was never synced (made by an earlier version, or a crash before its sync)', async () => {
+    const dir = join(root, 'older');
+    const first = await openDb(dir);
+    await first.close();
+    rmSync(join(dir, 'inflow-synced'));
+    const before = databaseSyncs();
+    const again = await openDb(dir);
+    try {
+      expect(databaseSyncs() - before).toBeGreaterThanOrEqual(entries(dir) / 2);
+      expect(existsSync(join(dir, 'inflow-synced'))).toBe(true);
     } finally {
       await again.close();
     }

@@ -565,7 +565,7 @@ describe('createTenantSchema rejections', () => {
       'a pattern that backtracks exponentially (a group repeated without bound, repeating inside)',
       customerIoBody({ code: { type: 'string', pattern: '^(a+)+$' } }),
       'XDM-1000-400',
-      /^definitions\.customerio\.properties\._extconndev\.properties\.code\.pattern: the group \(a\+\) repeats without bound .*exponential time/,
+      /^definitions\.customerio\.properties\._extconndev\.properties\.code\.pattern: the group \(a\+\) repeats and can match the same text in many ways .*exponential time/,
     ],
     [
       'array items of an unknown type (the deepest error is the one reported)',

@@ -332,6 +332,8 @@ describe('a range that will not land (review item 2)', () => {
         entry(`p:${i}`, poisoned.datasetId, { _extconndev: { seq: i === 7 ? 666 : i } }, poisoned.schemaId),
       ),
       entry('p:bad', poisoned.datasetId, { _extconndev: { seq: 'not a number' } }, poisoned.schemaId),
+      // Nowhere to land: dead-lettered by every attempt at the range, the split one included.
+      entry('p:gone', 'nosuchdataset', { _extconndev: { seq: 1 } }),
       ...Array.from({ length: 5 }, (_, i) =>
         entry(`c:${i}`, clean.datasetId, { _extconndev: { seq: 100 + i } }, clean.schemaId),
       ),
@@ -341,7 +343,14 @@ describe('a range that will not land (review item 2)', () => {
     await eventually(async () => (c.consumer.committedOffset === c.log.durableEnd ? true : undefined));
     expect(c.consumer.fault).toBeUndefined();
     expect(refused).toBeGreaterThanOrEqual(3);
-    expect(c.consumer.stats).toMatchObject({ splitRanges: 1, unlandable: 1 });
+    expect(c.consumer.stats).toMatchObject({ splitRanges: 1, unlandable: 1, deadLettered: 1 });
+    const deadFiles = readdirSync(join(c.dir, 'dead-letter'));
+    expect(deadFiles).toHaveLength(1);
+    expect(
+      readFileSync(join(c.dir, 'dead-letter', deadFiles[0] as string), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(1);
 
     const p = await readDataset(dataDir, poisoned.datasetId);
     expect(seqsOf(p.rows)).toEqual(Array.from({ length: 20 }, (_, i) => i).filter((i) => i !== 7));

@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
@@ -78,12 +78,16 @@ let syncs = 0;
 export const databaseSyncs = (): number => syncs;
 
 type EmscriptenOptions = Parameters<NodeFS['init']>[1];
-type PreRun = (mod: EmscriptenOptions & { NODEFS: unknown }) => void;
-/** The parts of Emscripten's NODEFS that `DurableNodeFS` uses (not in PGlite's types). */
+type PreRun = (mod: EmscriptenOptions & { NODEFS: unknown; FS: unknown }) => void;
+/** The parts of Emscripten's NODEFS and FS that `DurableNodeFS` uses (not in PGlite's types). */
 interface NodeFsInternals {
   stream_ops: { fsync?: (stream: { nfd?: number }) => number };
-  tryFSOperation?: <T>(operation: () => T) => T;
 }
+interface FsInternals {
+  ErrnoError: new (errno: number) => Error;
+}
+/** Emscripten's EIO, what PostgreSQL is told of any failed fsync. */
+const EMSCRIPTEN_EIO = 29;
 
 /**
  * PGlite's Node file system with a working fsync. Emscripten's NODEFS has none, so PGlite passes
@@ -98,12 +102,16 @@ class DurableNodeFS extends NodeFS {
     const { emscriptenOpts } = await super.init(pg, opts);
     const withSync: PreRun = (mod) => {
       const nodefs = mod.NODEFS as NodeFsInternals;
+      const { ErrnoError } = mod.FS as FsInternals;
       nodefs.stream_ops.fsync = (stream) => {
         const fd = stream.nfd;
         if (fd === undefined) return 0;
-        const sync = () => fsyncSync(fd);
-        if (nodefs.tryFSOperation) nodefs.tryFSOperation(sync);
-        else sync();
+        try {
+          fsyncSync(fd);
+        } catch {
+          // Whatever Node says, PostgreSQL reads EIO, and treats a failed fsync as fatal.
+          throw new ErrnoError(EMSCRIPTEN_EIO);
+        }
         syncs++;
         return 0;
       };
@@ -119,6 +127,26 @@ const DURABLE_START_PARAMS = [
   '-c',
   'wal_sync_method=fsync',
 ];
+
+/** The file that says a data dir was synced whole (`syncDataDir`). */
+const SYNCED = 'inflow-synced';
+
+/**
+ * Makes a data dir durable once, before anything is acknowledged: every file and folder in it,
+ * and its entry in its parent (about 1,000 entries, 0.2 s for a new one). From then on PostgreSQL
+ * syncs what it writes. Then `SYNCED`, itself synced, so it is not done again.
+ */
+function syncDataDir(dir: string): void {
+  syncTree(dir);
+  syncPath(dirname(dir));
+  const marker = join(dir, SYNCED);
+  writeFileSync(
+    marker,
+    'the files of this data dir were fsynced once; PostgreSQL syncs what it writes since\n',
+  );
+  syncPath(marker);
+  syncPath(dir);
+}
 
 /** fsyncs every file and folder under `dir`, the folders after what they hold. */
 function syncTree(dir: string): void {
@@ -147,9 +175,9 @@ export async function openDb(dir: string | undefined): Promise<Db> {
   const db = dir
     ? await PGlite.create({ fs: new DurableNodeFS(dir), startParams: DURABLE_START_PARAMS })
     : await PGlite.create();
-  // initdb wrote the new database without a sync: it is made durable once, before anything is
-  // acknowledged (about 1,000 files, 0.2 s here). From then on PostgreSQL syncs what it writes.
-  if (fresh) syncTree(dir);
+  // A data dir never synced whole: new (initdb writes without syncing), made by a version before
+  // this one, or new when the process stopped before its sync. `SYNCED` is written once it is.
+  if (dir !== undefined && !existsSync(join(dir, SYNCED))) syncDataDir(dir);
   for (const sql of MIGRATIONS) await db.exec(sql);
   await db.exec('analyze resources');
   // Datasets whose batches were all recorded before datasets carried their last batch get the

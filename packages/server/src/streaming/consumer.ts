@@ -250,11 +250,12 @@ function newRouting(range: string, keyPrefix: string): Routing {
 export class StreamConsumer {
   readonly stats: ConsumerStats = emptyConsumerStats();
   /**
-   * What the range being landed has dead-lettered and found unlandable so far: added to `stats`
-   * once its checkpoint moves, as `consumed` is. An attempt that fails after keeping them is
-   * tried again, and keeps them again (the dead-letter file is rewritten, not appended to).
+   * What the range being landed has dead-lettered (per dead-letter file) and found unlandable:
+   * added to `stats` once its checkpoint moves, as `consumed` is. An attempt that fails after
+   * keeping them is tried again, or split, and keeps them again: the file is rewritten, not
+   * appended to, so its count is set, not added.
    */
-  private rangeKept = { deadLettered: 0, unlandable: 0 };
+  private rangeKept = { deadLettered: new Map<string, number>(), unlandable: 0 };
   private readonly flushMs: number;
   private readonly batchRecords: number;
   private checkpoint: Checkpoint = { logId: '', offset: 0 };
@@ -526,7 +527,7 @@ export class StreamConsumer {
   /** Lands one micro-batch: the in-flight range if there is one, else the next (see `nextFrames`). */
   private async consumeOnce(): Promise<void> {
     const log = this.deps.log;
-    this.rangeKept = { deadLettered: 0, unlandable: 0 };
+    this.rangeKept = { deadLettered: new Map(), unlandable: 0 };
     const from = this.checkpoint.offset;
     const inFlight = this.checkpoint.inFlight;
     const frames =
@@ -588,7 +589,7 @@ export class StreamConsumer {
     // range again (finding its batches by key) and would count it as duplicates.
     this.stats.consumed += routing.consumed;
     this.stats.duplicates += routing.duplicates;
-    this.stats.deadLettered += this.rangeKept.deadLettered;
+    for (const count of this.rangeKept.deadLettered.values()) this.stats.deadLettered += count;
     this.stats.unlandable += this.rangeKept.unlandable;
     for (const id of routing.ids) this.remember(id);
     if (this.marks) {
@@ -939,7 +940,7 @@ export class StreamConsumer {
     await mkdirDurable(this.deadLetterDir);
     const file = join(this.deadLetterDir, `${name}.jsonl`);
     await writeAtomically(file, lines);
-    this.rangeKept.deadLettered += items.length;
+    this.rangeKept.deadLettered.set(name, items.length);
     this.warn(message, { count: items.length, file, reason: items[0]?.reason });
   }
 
