@@ -93,8 +93,8 @@ const EMSCRIPTEN_EIO = 29;
  * PGlite's Node file system with a working fsync. Emscripten's NODEFS has none, so PGlite passes
  * `-F` (fsync off), and its `fdatasync` does nothing either: a commit was acknowledged once in
  * the page cache, and a power loss could take flows, connections or batches acknowledged just
- * before. Here an fsync of a file is Node's `fsyncSync` of it (an I/O error becomes the errno
- * PostgreSQL reads, as for any file operation), and PostgreSQL runs with fsync on and
+ * before. Here an fsync of a file is Node's `fsyncSync` of it (any failure is EIO to PostgreSQL,
+ * which treats a failed fsync as fatal), and PostgreSQL runs with fsync on and
  * `wal_sync_method=fsync`, the one sync call that reaches the file system. See decision 0006.
  */
 class DurableNodeFS extends NodeFS {
