@@ -93,7 +93,8 @@ function textArg(fn: string, value: unknown, what: string): string {
   return toText(value);
 }
 
-const regexCache = new Map<string, RegExp>();
+/** Compiled patterns by flags and source, or why one is refused (checked once, not per record). */
+const regexCache = new Map<string, RegExp | string>();
 
 /**
  * The longest text `lpad` and `rpad` make. A COUNT of hundreds of millions made a string of that
@@ -105,19 +106,25 @@ export const MAX_PAD = 65_536;
 function regex(fn: string, source: string, flags = ''): RegExp {
   const key = `${flags}/${source}`;
   let re = regexCache.get(key);
-  if (!re) {
-    const problem = nestedRepetition(source);
-    if (problem) fail(fn, `the regular expression ${show(source)} is refused: ${problem}`);
-    try {
-      re = new RegExp(source, flags);
-    } catch (error) {
-      return fail(fn, `invalid regular expression ${show(source)}: ${(error as Error).message}`);
-    }
+  if (re === undefined) {
+    re = compileRegex(source, flags);
     if (regexCache.size > 1000) regexCache.clear();
     regexCache.set(key, re);
   }
+  if (typeof re === 'string') return fail(fn, re);
   re.lastIndex = 0;
   return re;
+}
+
+/** A pattern compiled, or why it is refused: not valid, or one that backtracks exponentially. */
+function compileRegex(source: string, flags: string): RegExp | string {
+  const problem = nestedRepetition(source);
+  if (problem) return `the regular expression ${show(source)} is refused: ${problem}`;
+  try {
+    return new RegExp(source, flags);
+  } catch (error) {
+    return `invalid regular expression ${show(source)}: ${(error as Error).message}`;
+  }
 }
 
 /** Java's `String.split`: trailing empty strings are dropped. */

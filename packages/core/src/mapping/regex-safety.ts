@@ -40,7 +40,7 @@ export function nestedRepetition(source: string): string | undefined {
   const top = () => groups[groups.length - 1] as Group;
   /** The atom a quantifier would apply to, not yet placed in its group. */
   let pending: { start: number; end: number; matcher?: Matcher; group?: Group } | undefined;
-  /** Places the pending atom, repeated (a variable quantifier followed it) or not. */
+  /** Places the pending atom: repeated (a quantifier lets it take text in more than one way) or not. */
   const place = (repeated: boolean) => {
     const atom = pending;
     pending = undefined;
@@ -156,10 +156,17 @@ const isDigit = (x: number) => x >= 48 && x <= 57;
 const isWord = (x: number) => isDigit(x) || (x >= 65 && x <= 90) || (x >= 97 && x <= 122) || x === 95;
 const isSpace = (x: number) => x === 32 || (x >= 9 && x <= 13) || x === 0xa0 || x > 0x7f;
 /** A literal, either case (the `i` flag is not known here). */
-const sameLetter =
-  (code: number): Matcher =>
-  (x) =>
-    x === code || String.fromCharCode(x).toLowerCase() === String.fromCharCode(code).toLowerCase();
+const sameLetter = (code: number): Matcher => {
+  const lower = String.fromCharCode(code).toLowerCase();
+  return (x) => x === code || String.fromCharCode(x).toLowerCase() === lower;
+};
+
+/** The character in the other case (itself when it has none). */
+function otherCase(x: number): number {
+  const c = String.fromCharCode(x);
+  const lower = c.toLowerCase();
+  return (lower === c ? c.toUpperCase() : lower).charCodeAt(0);
+}
 
 /** Where the escape at `i` (a backslash) ends. */
 function escapeEnd(source: string, i: number): number {
@@ -247,7 +254,9 @@ function classMatcher(cls: string): Matcher {
       if (to === undefined) parts.push(ANY);
       else {
         const [lo, hi] = [from, to];
-        parts.push((x) => (x >= lo && x <= hi) || sameLetter(x)(lo));
+        const inRange = (y: number) => y >= lo && y <= hi;
+        // Either case: the `i` flag is not known here.
+        parts.push((x) => inRange(x) || inRange(otherCase(x)));
       }
       i = toEnd;
       continue;
